@@ -1,0 +1,230 @@
+"""The geometry spec: what each number of a flat observation, goal or action array *is*.
+
+This is the contract between the environments and the networks (shared/DESIGN.md section 2).
+Every env exposes a :class:`GeometrySpec`; each of its four parts (observation, achieved_goal,
+desired_goal, action) is an :class:`ArraySpec`, a tuple of typed :class:`Field` s laid out
+contiguously.
+
+Field kinds and how a proper rigid motion ``x -> R x + t`` acts on them:
+
+============  =====  ==================  ============================================
+kind          size   e3nn irreps         action
+============  =====  ==================  ============================================
+point         3      1o                  ``R p + t``
+vector        3      1o                  ``R v``   (velocity, displacement, gravity)
+pseudovector  3      1e                  ``R w``   (angular velocity; det R = +1 only)
+frame         9      3x1o                ``R c_i`` for each stored column ``c_i``
+scalar        n      nx0e                unchanged
+============  =====  ==================  ============================================
+
+Vectors are stored in (x, y, z) order. e3nn's own basis for l=1 is (y, z, x); the networks in
+:mod:`eqrobot.nn` only use basis-independent operations (multiplicity mixing, dot products,
+cross products) so the order does not matter to them; use :func:`xyz_to_e3nn` when feeding a
+spec'd array to e3nn code that does care (spherical harmonics, Wigner-D matrices).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+KINDS = ("point", "vector", "pseudovector", "frame", "scalar")
+_FIXED_SIZE = {"point": 3, "vector": 3, "pseudovector": 3, "frame": 9}
+_IRREP = {"point": "1o", "vector": "1o", "pseudovector": "1e", "frame": "1o", "scalar": "0e"}
+
+
+@dataclass(frozen=True)
+class Field:
+    """One named, typed block of a flat array."""
+
+    name: str
+    """Field name, unique within its array (e.g. ``"ee_position"``)."""
+    kind: str
+    """One of ``point``, ``vector``, ``pseudovector``, ``frame``, ``scalar``."""
+    start: int
+    """Index of the field's first number in the flat array."""
+    size: int
+    """Number of entries: 3 for point/vector/pseudovector, 9 for frame, any n >= 1 for scalar."""
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"field {self.name!r}: unknown kind {self.kind!r}; expected one of {KINDS}")
+        expected = _FIXED_SIZE.get(self.kind)
+        if expected is not None and self.size != expected:
+            raise ValueError(f"field {self.name!r} of kind {self.kind!r} must have size {expected}, got {self.size}")
+        if self.size < 1:
+            raise ValueError(f"field {self.name!r}: size must be >= 1, got {self.size}")
+
+    @property
+    def slice(self) -> slice:
+        return slice(self.start, self.start + self.size)
+
+    @property
+    def multiplicity(self) -> int:
+        """How many irreps this field holds (3 for a frame, n for n scalars, else 1)."""
+        if self.kind == "frame":
+            return 3
+        if self.kind == "scalar":
+            return self.size
+        return 1
+
+    @property
+    def irreps(self) -> str:
+        return f"{self.multiplicity}x{_IRREP[self.kind]}"
+
+    @property
+    def is_geometric(self) -> bool:
+        """True for the kinds a rotation acts on (everything but scalars)."""
+        return self.kind != "scalar"
+
+
+class ArraySpec:
+    """An ordered, contiguous layout of fields for one flat array."""
+
+    def __init__(self, fields: Iterable[tuple[str, str] | tuple[str, str, int] | Field]):
+        built: list[Field] = []
+        start = 0
+        for item in fields:
+            if isinstance(item, Field):
+                name, kind, size = item.name, item.kind, item.size
+            elif len(item) == 2:
+                name, kind = item  # type: ignore[misc]
+                size = _FIXED_SIZE.get(kind, 1)
+            else:
+                name, kind, size = item  # type: ignore[misc]
+            built.append(Field(name, kind, start, size))
+            start += size
+        names = [f.name for f in built]
+        dupes = {n for n in names if names.count(n) > 1}
+        if dupes:
+            raise ValueError(f"duplicate field names in spec: {sorted(dupes)}")
+        self.fields: tuple[Field, ...] = tuple(built)
+        self.dim: int = start
+        self._by_name = {f.name: f for f in built}
+
+    # --- lookup -------------------------------------------------------------------------
+    def __getitem__(self, name: str) -> Field:
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise KeyError(f"no field {name!r}; fields are {list(self._by_name)}") from None
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._by_name
+
+    def __iter__(self):
+        return iter(self.fields)
+
+    def __len__(self) -> int:
+        return len(self.fields)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ArraySpec) and self.fields == other.fields
+
+    def __hash__(self) -> int:
+        return hash(self.fields)
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{f.name}:{f.kind}[{f.start}:{f.start + f.size}]" for f in self.fields)
+        return f"ArraySpec({inner})"
+
+    def of_kind(self, *kinds: str) -> tuple[Field, ...]:
+        return tuple(f for f in self.fields if f.kind in kinds)
+
+    # --- conversions --------------------------------------------------------------------
+    @property
+    def irreps(self):
+        """The layout as ``e3nn.o3.Irreps`` (not simplified: one entry per field, in order)."""
+        from e3nn import o3
+
+        return o3.Irreps("+".join(f.irreps for f in self.fields)) if self.fields else o3.Irreps("")
+
+    def to_dict(self) -> list[dict]:
+        """JSON-friendly description, e.g. for checkpoints and datasets."""
+        return [{"name": f.name, "kind": f.kind, "start": f.start, "size": f.size} for f in self.fields]
+
+    @classmethod
+    def from_dict(cls, items: Sequence[dict]) -> ArraySpec:
+        return cls((d["name"], d["kind"], d["size"]) for d in items)
+
+    def split(self, x):
+        """Dict of field name -> view ``x[..., field.slice]`` (numpy or torch)."""
+        return {f.name: x[..., f.slice] for f in self.fields}
+
+    # --- group action -------------------------------------------------------------------
+    def transform(self, x, rotation, translation=None):
+        """Apply the rigid motion ``p -> R p + t`` to a flat array ``x`` of shape ``(..., dim)``.
+
+        ``rotation`` is a proper rotation matrix ``(3, 3)`` or batch ``(..., 3, 3)`` broadcastable
+        against ``x``'s batch shape; ``translation`` ``(3,)``/``(..., 3)`` or None. Works on numpy
+        arrays and torch tensors; returns a new array, the input is not modified.
+        """
+        if x.shape[-1] != self.dim:
+            raise ValueError(f"array has {x.shape[-1]} entries in its last axis, spec expects {self.dim}")
+        is_torch = not isinstance(x, np.ndarray)
+        out = x.clone() if is_torch else np.array(x, copy=True)
+        R = rotation
+        if is_torch:
+            import torch
+
+            R = torch.as_tensor(R, dtype=x.dtype, device=x.device)
+            t = None if translation is None else torch.as_tensor(translation, dtype=x.dtype, device=x.device)
+        else:
+            R = np.asarray(R, dtype=np.result_type(x.dtype, np.float32))
+            t = None if translation is None else np.asarray(translation)
+        Rt = R.transpose(-1, -2) if is_torch else np.swapaxes(R, -1, -2)
+        for f in self.fields:
+            if f.kind == "scalar":
+                continue
+            block = x[..., f.slice]
+            vecs = block.reshape(*block.shape[:-1], f.multiplicity, 3)
+            # row-vector convention v' = v R^T; a batched R (B, 3, 3) pairs with vecs (B, m, 3)
+            rotated = vecs @ Rt
+            if f.kind == "point" and t is not None:
+                rotated = rotated + (t[..., None, :] if t.ndim > 1 else t)
+            out[..., f.slice] = rotated.reshape(block.shape)
+        return out
+
+
+@dataclass(frozen=True)
+class GeometrySpec:
+    """The typed layout of an env's observation dict and its action."""
+
+    observation: ArraySpec
+    achieved_goal: ArraySpec
+    desired_goal: ArraySpec
+    action: ArraySpec
+
+    def parts(self) -> dict[str, ArraySpec]:
+        return {
+            "observation": self.observation,
+            "achieved_goal": self.achieved_goal,
+            "desired_goal": self.desired_goal,
+            "action": self.action,
+        }
+
+    def transform_obs(self, obs: dict, rotation, translation=None) -> dict:
+        """Apply a rigid motion to a goal-conditioned observation dict (numpy or torch values)."""
+        return {
+            key: self.parts()[key].transform(value, rotation, translation) if key in self.parts() else value
+            for key, value in obs.items()
+        }
+
+    def transform_action(self, action, rotation):
+        """Rotate an action (actions hold vectors and scalars, never points)."""
+        return self.action.transform(action, rotation, None)
+
+    def to_dict(self) -> dict:
+        return {k: v.to_dict() for k, v in self.parts().items()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> GeometrySpec:
+        return cls(**{k: ArraySpec.from_dict(v) for k, v in d.items()})
+
+
+def xyz_to_e3nn(x):
+    """Permute every (x, y, z) triple of a purely l=1 array into e3nn's (y, z, x) order."""
+    v = x.reshape(*x.shape[:-1], -1, 3)
+    return v[..., [1, 2, 0]].reshape(x.shape)
