@@ -58,3 +58,13 @@ def test_batched_rotation_and_roundtrip_dict():
         np.testing.assert_allclose(y[i], SPEC.transform(x[i], Rs[i]), atol=1e-12)
     g = GeometrySpec(SPEC, SPEC, SPEC, ArraySpec([("d", "vector"), ("grip", "scalar")]))
     assert GeometrySpec.from_dict(g.to_dict()) == g
+
+
+def test_concat_prefixes_and_offsets():
+    a = ArraySpec([("p", "point"), ("s", "scalar")])
+    b = ArraySpec([("p", "point")])
+    c = ArraySpec.concat({"observation": a, "desired_goal": b})
+    assert [f.name for f in c] == ["observation/p", "observation/s", "desired_goal/p"]
+    assert c["desired_goal/p"].slice == slice(4, 7)
+    with pytest.raises(ValueError, match="duplicate"):
+        ArraySpec.concat([a, b])

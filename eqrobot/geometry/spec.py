@@ -130,6 +130,18 @@ class ArraySpec:
         inner = ", ".join(f"{f.name}:{f.kind}[{f.start}:{f.start + f.size}]" for f in self.fields)
         return f"ArraySpec({inner})"
 
+    @classmethod
+    def concat(cls, parts: dict[str, ArraySpec] | Sequence[ArraySpec]) -> ArraySpec:
+        """Lay several specs end to end, e.g. observation + desired_goal as one network input.
+
+        With a dict, field names are prefixed ``"<key>/"`` so they stay unique.
+        """
+        if isinstance(parts, dict):
+            items = [(f"{key}/{f.name}", f.kind, f.size) for key, spec in parts.items() for f in spec.fields]
+        else:
+            items = [(f.name, f.kind, f.size) for spec in parts for f in spec.fields]
+        return cls(items)
+
     def of_kind(self, *kinds: str) -> tuple[Field, ...]:
         return tuple(f for f in self.fields if f.kind in kinds)
 
