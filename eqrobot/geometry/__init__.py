@@ -1,5 +1,40 @@
 """SE(3)/SO(3) math, the observation/action geometry spec, and group actions on env arrays."""
 
+from eqrobot.geometry.so3 import (
+    Pose,
+    compose_poses,
+    exp_so3,
+    invert_pose,
+    log_so3,
+    matrix_to_quat_xyzw,
+    project_to_so3,
+    quat_xyzw_to_matrix,
+    random_pose,
+    random_rotation,
+    rotation_about_axis,
+    rotation_angle,
+    skew,
+    vee,
+)
 from eqrobot.geometry.spec import ArraySpec, Field, GeometrySpec, xyz_to_e3nn
 
-__all__ = ["ArraySpec", "Field", "GeometrySpec", "xyz_to_e3nn"]
+__all__ = [
+    "ArraySpec",
+    "Field",
+    "GeometrySpec",
+    "Pose",
+    "compose_poses",
+    "exp_so3",
+    "invert_pose",
+    "log_so3",
+    "matrix_to_quat_xyzw",
+    "project_to_so3",
+    "quat_xyzw_to_matrix",
+    "random_pose",
+    "random_rotation",
+    "rotation_about_axis",
+    "rotation_angle",
+    "skew",
+    "vee",
+    "xyz_to_e3nn",
+]
