@@ -1,0 +1,395 @@
+"""RobotTaskEnv: one goal-conditioned Gymnasium env class; tasks differ only in their Task class.
+
+Observation (Dict of flat float32 arrays laid out by ``env.geometry_spec``)::
+
+    observation:   gravity_direction, base_position, ee_position, ee_velocity, gripper_width,
+                   [ee_orientation (yaw-control tasks)],
+                   per object: <obj>_position, <obj>_orientation (frame), <obj>_linear_velocity,
+                               <obj>_angular_velocity
+    achieved_goal / desired_goal: the task's goal fields (e.g. object_position [, object_orientation])
+
+Everything is in the world frame. Symmetry groups (shared/DESIGN.md section 2):
+
+* task rotation by ``theta`` about gravity through the base: joint 1 starts at ``theta``, objects,
+  goal and the grasp yaw are rotated; gravity and the base do not move.
+* world transform ``(R, t)``: robot base, table, objects, goal, gravity, camera all move.
+
+Episodes never terminate on success unless ``terminate_on_success=True``; the registered ids
+truncate after the task's ``max_episode_steps`` (TimeLimit).
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from eqrobot.envs.tasks import TASKS, Task
+from eqrobot.geometry.spec import ArraySpec, GeometrySpec
+from eqrobot.sim import JOINT1_LIMIT, Panda, Simulator
+from eqrobot.sim.transforms import FRAME_FROM_ROW_MAJOR, check_rotation, random_rotation, rot_z
+
+_RESET_OPTIONS = ("task_rotation", "world_rotation", "world_translation")
+
+
+def geodesic_angle(frame_a, frame_b):
+    """Rotation angle between two (batches of) frames stored as 9 stacked columns."""
+    cos = (np.sum(np.asarray(frame_a) * np.asarray(frame_b), axis=-1) - 1.0) / 2.0
+    return np.arccos(np.clip(cos, -1.0, 1.0))
+
+
+class RobotTaskEnv(gym.Env):
+    """A Panda on a round table doing one :class:`~eqrobot.envs.tasks.Task`.
+
+    Args:
+        task: task name (Reach, Push, PickAndPlace, Stack, Rotate) or a Task instance.
+        reward_type: ``"sparse"`` (0 on success, else -1) or ``"dense"`` (minus the goal distance).
+        render_mode: None, ``"rgb_array"`` (TinyRenderer) or ``"human"`` (PyBullet GUI).
+        task_rotation_range: half-width (rad) of the uniform task rotation drawn at each reset;
+            at most joint 1's limit (2.8973 rad, about 166 degrees). Default 0.
+        world_transform: None, ``"random"`` (uniform rotation, translation uniform in [-1, 1]^3
+            metres, at each reset) or a fixed ``(R, t)``.
+        terminate_on_success: end the episode (``terminated=True``) on success. Default False.
+        control_yaw: add the yaw-rate action (default: what the task needs; True for Rotate).
+        timestep, n_substeps, solver_iterations: physics settings
+            (control frequency = 1 / (timestep * n_substeps)).
+        max_step: end-effector displacement (m) for an action of norm 1.
+        distance_threshold, angle_threshold: success thresholds (m, rad); default: the task's.
+        render_width, render_height: image size for ``render()``.
+    """
+
+    metadata = {"render_modes": ["rgb_array", "human"], "render_fps": 25}
+
+    def __init__(
+        self,
+        task: str | Task = "Reach",
+        reward_type: str = "sparse",
+        render_mode: str | None = None,
+        task_rotation_range: float = 0.0,
+        world_transform=None,
+        terminate_on_success: bool = False,
+        control_yaw: bool | None = None,
+        timestep: float = 0.004,
+        n_substeps: int = 10,
+        solver_iterations: int = 50,
+        max_step: float = 0.05,
+        distance_threshold: float | None = None,
+        angle_threshold: float | None = None,
+        render_width: int = 480,
+        render_height: int = 360,
+        **unknown,
+    ) -> None:
+        if unknown:
+            valid = [
+                "task",
+                "reward_type",
+                "render_mode",
+                "task_rotation_range",
+                "world_transform",
+                "terminate_on_success",
+                "control_yaw",
+                "timestep",
+                "n_substeps",
+                "solver_iterations",
+                "max_step",
+                "distance_threshold",
+                "angle_threshold",
+                "render_width",
+                "render_height",
+            ]
+            msgs = []
+            for k in unknown:
+                close = difflib.get_close_matches(k, valid, n=1)
+                msgs.append(f"{k!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+            raise ValueError(f"unknown env kwarg(s) {', '.join(msgs)}; valid kwargs are {valid}")
+        if isinstance(task, str):
+            if task not in TASKS:
+                raise ValueError(f"unknown task {task!r}; choose one of {list(TASKS)}")
+            task = TASKS[task]()
+        if not isinstance(task, Task):
+            raise ValueError(f"task must be a task name or a Task instance, got {task!r}")
+        if reward_type not in ("sparse", "dense"):
+            raise ValueError(f"reward_type must be 'sparse' or 'dense', got {reward_type!r}")
+        if render_mode not in (None, "rgb_array", "human"):
+            raise ValueError(f"render_mode must be None, 'rgb_array' or 'human', got {render_mode!r}")
+        rr = float(task_rotation_range)
+        if not (0.0 <= rr <= JOINT1_LIMIT):
+            raise ValueError(
+                f"task_rotation_range must be in [0, {JOINT1_LIMIT}] rad (Panda joint 1's range), got {rr}"
+            )
+        self.task = task
+        self.reward_type = reward_type
+        self.render_mode = render_mode
+        self.task_rotation_range = rr
+        self.world_transform = self._check_world_transform(world_transform)
+        self.terminate_on_success = bool(terminate_on_success)
+        self.control_yaw = task.control_yaw if control_yaw is None else bool(control_yaw)
+        self.distance_threshold = (
+            task.distance_threshold if distance_threshold is None else float(distance_threshold)
+        )
+        self.angle_threshold = task.angle_threshold if angle_threshold is None else float(angle_threshold)
+        self.render_width, self.render_height = int(render_width), int(render_height)
+
+        # --- scene ---
+        self.sim = Simulator(
+            render_mode, timestep=timestep, n_substeps=n_substeps, solver_iterations=solver_iterations
+        )
+        self.metadata = {**self.metadata, "render_fps": int(round(1.0 / self.sim.dt))}
+        self.sim.create_table()
+        self.robot = Panda(self.sim, max_step=max_step, control_yaw=self.control_yaw)
+        self._objects = []  # (name, body id, spec)
+        for spec in task.objects:
+            body = self.sim.create_primitive(
+                spec.name,
+                spec.shape,
+                spec.size,
+                spec.mass,
+                (0.6, 0.0, 1.0),
+                rgba=spec.rgba,
+                lateral_friction=spec.lateral_friction,
+                spinning_friction=spec.spinning_friction,
+            )
+            self._objects.append((spec.name, body, spec))
+        self._markers = []  # (goal field, body id)
+        for field, shape, size, rgba in task.markers:
+            body = self.sim.create_primitive(
+                f"marker_{field}", shape, size, 0.0, (0.6, 0.0, -1.0), rgba=rgba, ghost=True
+            )
+            self._markers.append((field, body))
+        self._initial_state = self.sim.save_state()
+
+        # --- spaces and geometry spec ---
+        obs_fields = [
+            ("gravity_direction", "vector"),
+            ("base_position", "point"),
+            ("ee_position", "point"),
+            ("ee_velocity", "vector"),
+            ("gripper_width", "scalar", 1),
+        ]
+        if self.control_yaw:
+            obs_fields.append(("ee_orientation", "frame"))
+        for name, _, _ in self._objects:
+            obs_fields += [
+                (f"{name}_position", "point"),
+                (f"{name}_orientation", "frame"),
+                (f"{name}_linear_velocity", "vector"),
+                (f"{name}_angular_velocity", "pseudovector"),
+            ]
+        obs_spec = ArraySpec(obs_fields)
+        goal_spec = ArraySpec(task.goal_fields)
+        act_fields = [("ee_displacement", "vector"), ("gripper", "scalar", 1)]
+        if self.control_yaw:
+            act_fields.append(("yaw_rate", "scalar", 1))
+        self.geometry_spec = GeometrySpec(obs_spec, goal_spec, goal_spec, ArraySpec(act_fields))
+        self._ag_index = np.concatenate(
+            [np.arange(obs_spec[f.name].start, obs_spec[f.name].start + f.size) for f in goal_spec.fields]
+        )
+        self._point_slices = [f.slice for f in goal_spec.fields if f.kind == "point"]
+        self._frame_slices = [f.slice for f in goal_spec.fields if f.kind == "frame"]
+        self.observation_space = spaces.Dict(
+            {
+                "observation": spaces.Box(-np.inf, np.inf, (obs_spec.dim,), np.float32),
+                "achieved_goal": spaces.Box(-np.inf, np.inf, (goal_spec.dim,), np.float32),
+                "desired_goal": spaces.Box(-np.inf, np.inf, (goal_spec.dim,), np.float32),
+            }
+        )
+        self.observation_space.geometry_spec = self.geometry_spec
+        self.action_space = spaces.Box(-1.0, 1.0, (self.geometry_spec.action.dim,), np.float32)
+        self._n_act = self.geometry_spec.action.dim
+
+        self._has_reset = False
+        self._world_R = np.eye(3)
+        self._world_t = np.zeros(3)
+        self._task_rotation = 0.0
+        self._goal = np.zeros(goal_spec.dim, dtype=np.float32)
+        self._obs_prefix: tuple = ()
+
+    # --- validation helpers -------------------------------------------------------------
+    @staticmethod
+    def _check_world_transform(wt):
+        if wt is None or (isinstance(wt, str) and wt == "random"):
+            return wt
+        if isinstance(wt, (tuple, list)) and len(wt) == 2:
+            R = check_rotation(wt[0], "world_transform rotation")
+            t = RobotTaskEnv._check_translation(wt[1], "world_transform translation")
+            return (R, t)
+        raise ValueError(f"world_transform must be None, 'random' or a pair (R (3x3), t (3,)), got {wt!r}")
+
+    @staticmethod
+    def _check_translation(t, name):
+        try:
+            t = np.asarray(t, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{name} must be 3 numbers, got {t!r}") from exc
+        if t.shape != (3,) or not np.all(np.isfinite(t)):
+            raise ValueError(f"{name} must be a finite array of shape (3,), got {t!r}")
+        return t
+
+    def _check_action(self, action) -> np.ndarray:
+        try:
+            a = np.asarray(action, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"action must be an array of {self._n_act} numbers, got {action!r}") from exc
+        if a.shape != (self._n_act,):
+            names = ", ".join(f"{f.name}({f.size})" for f in self.geometry_spec.action.fields)
+            raise ValueError(f"action must have shape ({self._n_act},) = [{names}], got shape {a.shape}")
+        if not np.isfinite(a).all():
+            raise ValueError(f"action contains NaN or inf: {a.tolist()}")
+        return a
+
+    # --- gym API ------------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        options = dict(options or {})
+        bad = set(options) - set(_RESET_OPTIONS)
+        if bad:
+            raise ValueError(
+                f"unknown reset option(s) {sorted(bad)}; valid options are {list(_RESET_OPTIONS)}"
+            )
+        rng = self.np_random
+        # task rotation
+        if "task_rotation" in options and options["task_rotation"] is not None:
+            theta = options["task_rotation"]
+            try:
+                theta = float(theta)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"task_rotation must be an angle in radians, got {theta!r}") from exc
+            if not (math.isfinite(theta) and abs(theta) <= JOINT1_LIMIT):
+                raise ValueError(
+                    f"task_rotation {theta} rad is outside Panda joint 1's range "
+                    f"[-{JOINT1_LIMIT}, {JOINT1_LIMIT}]"
+                )
+        elif self.task_rotation_range > 0:
+            theta = float(rng.uniform(-self.task_rotation_range, self.task_rotation_range))
+        else:
+            theta = 0.0
+        # world transform
+        if "world_rotation" in options or "world_translation" in options:
+            R = check_rotation(options.get("world_rotation", np.eye(3)), "world_rotation")
+            t = self._check_translation(options.get("world_translation", np.zeros(3)), "world_translation")
+        elif isinstance(self.world_transform, str):
+            R = random_rotation(rng)
+            t = rng.uniform(-1.0, 1.0, size=3)
+        elif self.world_transform is not None:
+            R, t = self.world_transform
+        else:
+            R, t = np.eye(3), np.zeros(3)
+        self._task_rotation, self._world_R, self._world_t = theta, R.copy(), t.copy()
+
+        # restore the full physics state, then lay the scene out in the transformed frame
+        sim = self.sim
+        sim.restore_state(self._initial_state)
+        frame_R = R @ rot_z(theta)
+        sim.set_frame(frame_R, t, R)
+        sim.set_pose(sim.bodies["table"], (0.0, 0.0, -0.2))
+        self.robot.reset(R, t, theta)
+        poses, goal = self.task.sample(rng)
+        for name, body, _ in self._objects:
+            pos, rot = poses[name]
+            sim.set_pose(body, pos, rot)
+        goal_vec = []
+        for f in self.geometry_spec.desired_goal.fields:
+            if f.kind == "point":
+                goal_vec.append(sim.to_world(goal[f.name]))
+            else:
+                goal_vec.append((frame_R @ goal[f.name]).T.reshape(9))
+        self._goal = np.concatenate(goal_vec).astype(np.float32)
+        for field, body in self._markers:
+            obj_name = field[: -len("_position")]
+            rot = goal.get(f"{obj_name}_orientation")
+            sim.set_pose(body, goal[field], rot)
+        self._obs_prefix = (*sim.gravity_direction, *t)
+        self._has_reset = True
+        self._info_static = {"task_rotation": theta, "world_rotation": R, "world_translation": t}
+        obs = self._get_obs()
+        return obs, self._info(obs)
+
+    def step(self, action):
+        if not self._has_reset:
+            raise RuntimeError("step() called before reset(): call env.reset() first")
+        a = self._check_action(action)
+        if self.control_yaw:
+            self.robot.apply_action(a[:3], a[3], a[4])
+        else:
+            self.robot.apply_action(a[:3], a[3])
+        self.sim.step()
+        obs = self._get_obs()
+        d, ang = self._errors(obs["achieved_goal"], obs["desired_goal"])
+        success = bool(self._success(d, ang))
+        reward = float(self._reward(d, ang, success))
+        info = self._info(obs, success)
+        return obs, reward, self.terminate_on_success and success, False, info
+
+    def _get_obs(self) -> dict:
+        bc = self.sim.client
+        vals = [*self._obs_prefix, *self.robot.read()]
+        for _, body, _ in self._objects:
+            pos, quat = bc.getBasePositionAndOrientation(body)
+            m = bc.getMatrixFromQuaternion(quat)
+            lin, ang = bc.getBaseVelocity(body)
+            vals.extend(pos)
+            vals.extend([m[i] for i in FRAME_FROM_ROW_MAJOR])
+            vals.extend(lin)
+            vals.extend(ang)
+        obs = np.array(vals, dtype=np.float32)
+        return {"observation": obs, "achieved_goal": obs[self._ag_index], "desired_goal": self._goal.copy()}
+
+    def _info(self, obs, success=None) -> dict:
+        if success is None:
+            d, ang = self._errors(obs["achieved_goal"], obs["desired_goal"])
+            success = bool(self._success(d, ang))
+        s = self._info_static
+        return {
+            "is_success": success,
+            "task_rotation": s["task_rotation"],
+            "world_rotation": s["world_rotation"].copy(),
+            "world_translation": s["world_translation"].copy(),
+        }
+
+    # --- rewards (batched) --------------------------------------------------------------
+    def _errors(self, achieved, desired):
+        achieved = np.asarray(achieved, dtype=np.float64)
+        desired = np.asarray(desired, dtype=np.float64)
+        d = [np.linalg.norm(achieved[..., s] - desired[..., s], axis=-1) for s in self._point_slices]
+        a = [geodesic_angle(achieved[..., s], desired[..., s]) for s in self._frame_slices]
+        return d, a
+
+    def _success(self, d, ang):
+        ok = True
+        for x in d:
+            ok = ok & (x < self.distance_threshold)
+        for x in ang:
+            ok = ok & (x < self.angle_threshold)
+        return ok
+
+    def _reward(self, d, ang, success):
+        if self.reward_type == "sparse":
+            return np.asarray(success, dtype=np.float32) - 1.0
+        total = sum(d) + self.task.angle_weight * sum(ang) if ang else sum(d)
+        return -np.asarray(total, dtype=np.float32)
+
+    def compute_reward(self, achieved_goal, desired_goal, info=None):
+        """Reward for (batches of) goals, as SB3's HerReplayBuffer calls it; ``info`` is unused."""
+        d, ang = self._errors(achieved_goal, desired_goal)
+        success = self._success(d, ang)
+        return np.asarray(self._reward(d, ang, success), dtype=np.float32)
+
+    def is_success(self, achieved_goal, desired_goal):
+        d, ang = self._errors(achieved_goal, desired_goal)
+        return np.asarray(self._success(d, ang), dtype=bool)
+
+    # --- rendering / lifetime -----------------------------------------------------------
+    def render(self):
+        if self.render_mode == "rgb_array":
+            return self.sim.render(self.render_width, self.render_height)
+        return None
+
+    def close(self):
+        self.sim.close()
+
+    @property
+    def task_rotation(self) -> float:
+        return self._task_rotation
