@@ -400,9 +400,20 @@ def _jsonable(x):
 # policies
 # ----------------------------------------------------------------------------------------------
 def load_policy(policy: Any, env_id: str | None = None):
-    """A policy object from a policy, an SB3 zip path or an eqrobot run folder."""
+    """A policy object from a policy, an SB3 zip path, an eqrobot run folder, or ``"oracle"``
+    (the env's scripted :class:`~eqrobot.envs.oracles.OraclePolicy`)."""
     if hasattr(policy, "predict"):
         return policy
+    if isinstance(policy, str) and policy == "oracle" and not Path(policy).exists():
+        if env_id is None:
+            raise ValueError("policy 'oracle' needs the env id")
+        from eqrobot.envs.oracles import OraclePolicy
+
+        env = gym.make(env_id)
+        try:
+            return OraclePolicy(env)
+        finally:
+            env.close()
     if isinstance(policy, (str, os.PathLike)):
         path = Path(policy)
         if not path.exists():
@@ -713,6 +724,7 @@ def evaluate_rotation(
 
 
 def _name_policies(policies) -> dict[str, Any]:
+    """``{name: policy}`` from a mapping, one policy, or a list of policies / paths / ``NAME=PATH``."""
     if isinstance(policies, Mapping):
         if not policies:
             raise ValueError("no policy given")
@@ -721,9 +733,15 @@ def _name_policies(policies) -> dict[str, Any]:
         policies = [policies]
     out: dict[str, Any] = {}
     for i, p in enumerate(policies):
-        name = Path(p).stem if isinstance(p, (str, os.PathLike)) else type(p).__name__
-        if isinstance(p, (str, os.PathLike)) and Path(p).is_dir():
-            name = Path(p).name
+        if isinstance(p, str) and "=" in p and not Path(p).exists():
+            name, p = p.split("=", 1)
+        elif isinstance(p, (str, os.PathLike)):
+            path = Path(p)
+            name = path.name if path.is_dir() else path.stem
+            if name == "model" and path.parent.name:
+                name = path.parent.name
+        else:
+            name = type(p).__name__
         while name in out:
             name = f"{name}_{i}"
         out[name] = p
@@ -989,3 +1007,67 @@ def save_videos(
     finally:
         env.close()
     return paths
+
+
+# ----------------------------------------------------------------------------------------------
+# everything at once (what `eqrobot rotation` calls)
+# ----------------------------------------------------------------------------------------------
+def run_rotation(
+    policies: Mapping[str, Any] | Sequence[Any] | Any,
+    env_id: str,
+    split: str | Sequence[str] = "so2-sweep",
+    episodes_per_bin: int = 10,
+    n_envs: int = 1,
+    seed: int = 0,
+    out_dir: str | os.PathLike | None = None,
+    video_angles: Sequence[float] | None = None,
+    sim_gap_episodes: int = 0,
+    progress: bool = True,
+    env_kwargs: dict | None = None,
+) -> RotationResult:
+    """:func:`evaluate_rotation` plus its outputs, for the CLI.
+
+    Writes, when ``out_dir`` is given: ``rotation.md``, ``rotation.json``, ``rotation.csv`` and
+    ``rotation_polar.png``; with ``video_angles``, ``videos/<policy>/*.gif``; with
+    ``sim_gap_episodes > 0``, the simulator equivariance gap of every policy (task group, the
+    default angles) into ``result.meta["sim_gap"]`` and the JSON. Returns the result (print
+    ``result.to_markdown()``).
+    """
+    named = _name_policies(policies)
+    loaded = {name: load_policy(p, env_id) for name, p in named.items()}
+    result = evaluate_rotation(
+        loaded,
+        env_id,
+        split,
+        episodes_per_bin,
+        n_envs=n_envs,
+        seed=seed,
+        progress=progress,
+        env_kwargs=env_kwargs,
+    )
+    result.meta["policy_sources"] = {
+        n: str(p) if isinstance(p, (str, os.PathLike)) else type(p).__name__ for n, p in named.items()
+    }
+    if sim_gap_episodes > 0:
+        result.meta["sim_gap"] = {
+            name: simulator_equivariance_gap(
+                env_id, pol, episodes=sim_gap_episodes, seed=seed, env_kwargs=env_kwargs
+            )
+            for name, pol in loaded.items()
+        }
+    if out_dir is not None:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        md = result.to_markdown()
+        for name, gap in result.meta.get("sim_gap", {}).items():
+            md += f"\n{name}: " + format_gap(gap) + "\n"
+        (out / "rotation.md").write_text(md)
+        result.to_json(out / "rotation.json")
+        result.to_csv(out / "rotation.csv")
+        result.plot_polar(out / "rotation_polar.png")
+        if video_angles:
+            for name, pol in loaded.items():
+                save_videos(
+                    pol, env_id, video_angles, out / "videos" / name, seed=seed, env_kwargs=env_kwargs
+                )
+    return result

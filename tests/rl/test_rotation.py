@@ -319,3 +319,27 @@ def test_simulator_gap_is_zero_for_exact_physics_and_not_for_broken():
         FAKE_ID, GoalSeeker(), angles_deg=(45.0,), episodes=1, env_kwargs={"broken": True}
     )
     assert broken["open_loop"]["ee_position"]["max"] > 0.01
+
+
+def test_run_rotation_writes_every_output(tmp_path):
+    from eqrobot.rl.rotation import run_rotation
+
+    r = run_rotation(
+        {"seek": GoalSeeker(), "fixed": FixedAction()},
+        FAKE_ID,
+        split="canonical,so2-sweep",
+        episodes_per_bin=1,
+        out_dir=tmp_path,
+        sim_gap_episodes=1,
+        progress=False,
+    )
+    assert {p.name for p in tmp_path.iterdir()} >= {
+        "rotation.md",
+        "rotation.json",
+        "rotation.csv",
+        "rotation_polar.png",
+    }
+    d = json.loads((tmp_path / "rotation.json").read_text())
+    assert d["meta"]["sim_gap"]["seek"]["object_gap_open_loop"]["max"] < 1e-5
+    assert "simulator equivariance gap" in (tmp_path / "rotation.md").read_text()
+    assert r.splits == ["canonical", "so2-sweep"]
