@@ -1,0 +1,302 @@
+"""Equivariant building blocks: invariant features + MLP + gated multiplicity mixing.
+
+Every block works on a pair ``(V, S)``: ``V`` a batch of 3D vectors ``(B, C, 3)`` (l=1 features,
+one per channel, stored xyz) and ``S`` invariant scalars ``(B, N)``. For a proper rotation ``R``
+(``V -> V R^T``) every block maps ``(V R^T, S) -> (V' R^T, S')``: vectors rotate, scalars stay.
+
+Design (shared/DESIGN.md section 3): instead of tensor products, a layer forms a small set of
+invariants of its input vectors — dot products ``<a_i, u_j>`` with ``k`` learned combinations
+``u = W^T V`` (``O(C k)`` products, not ``O(C^2)``), plus triple products through cross products of
+pairs of ``u`` (so the family is SO(3)-universal, not just O(3)) — runs an MLP on them and the
+input scalars, and mixes the vectors linearly across channels (``e3nn.o3.Linear`` for ``Cx1o``
+is exactly a ``C_in x C_out`` matrix on the multiplicity axis) gated by MLP outputs. Since any
+SO(3)-equivariant vector function of vectors is ``sum_i f_i(invariants) v_i`` (Villar et al.,
+NeurIPS 2021) the stack is universal for l <= 1 inputs and runs at near-MLP speed.
+
+Everything is plain torch: ``irreps_in``/``irreps_out`` (e3nn ``Irreps``) describe the pair as
+``"{N}x0e + {C}x1o"`` (scalars first), which is also the layout of :func:`pack`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from e3nn import o3
+from torch import nn
+
+from eqrobot.geometry.spec import ArraySpec
+
+__all__ = [
+    "GatedVectorLayer",
+    "InvariantFeatures",
+    "InvariantHead",
+    "SpecEncoder",
+    "VectorScalarHead",
+    "pack",
+    "pair_irreps",
+    "pair_spec",
+    "resolve_anchor",
+    "unpack",
+]
+
+
+def pair_irreps(n_scalars: int, n_vectors: int) -> o3.Irreps:
+    """Irreps of a ``(V, S)`` pair laid out flat as ``[S, V.flatten()]``."""
+    parts = []
+    if n_scalars:
+        parts.append(f"{n_scalars}x0e")
+    if n_vectors:
+        parts.append(f"{n_vectors}x1o")
+    return o3.Irreps("+".join(parts)) if parts else o3.Irreps("")
+
+
+def pair_spec(n_scalars: int, n_vectors: int, prefix: str = "") -> ArraySpec:
+    """ArraySpec of a flat ``[S, V.flatten()]`` array (for testing blocks with ``assert_equivariant``)."""
+    items: list = []
+    if n_scalars:
+        items.append((f"{prefix}scalars", "scalar", n_scalars))
+    items += [(f"{prefix}v{i}", "vector") for i in range(n_vectors)]
+    return ArraySpec(items)
+
+
+def pack(V: torch.Tensor, S: torch.Tensor) -> torch.Tensor:
+    """``(V (B, C, 3), S (B, N)) -> (B, N + 3C)``."""
+    return torch.cat([S, V.reshape(V.shape[0], -1)], dim=-1)
+
+
+def unpack(x: torch.Tensor, n_scalars: int, n_vectors: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inverse of :func:`pack`: returns ``(V, S)``."""
+    S = x[..., :n_scalars]
+    V = x[..., n_scalars:n_scalars + 3 * n_vectors].reshape(*x.shape[:-1], n_vectors, 3)
+    return V, S
+
+
+def _check_positive(name: str, value: int, allow_zero: bool = False) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < (0 if allow_zero else 1):
+        bound = ">= 0" if allow_zero else ">= 1"
+        raise ValueError(f"{name} must be an int {bound}, got {value!r}")
+    return value
+
+
+# ------------------------------------------------------------------------------------------------
+# encoder
+# ------------------------------------------------------------------------------------------------
+def resolve_anchor(spec: ArraySpec, anchor: str | None) -> str | None:
+    """The name of the anchor point field of ``spec``.
+
+    ``anchor=None``: the first point field whose name ends with ``base_position`` if any, else the
+    first point field, else None (a spec without points needs no anchor). ``anchor="none"``:
+    explicitly no anchor (then point inputs are refused: they would break translation invariance).
+    A given name must be a point field; a unique suffix match is accepted (``"base_position"``
+    finds ``"observation/base_position"``).
+    """
+    points = [f.name for f in spec.of_kind("point")]
+    if anchor is None:
+        for name in points:
+            if name.endswith("base_position"):
+                return name
+        return points[0] if points else None
+    if anchor == "none":
+        return None
+    if anchor in spec:
+        if spec[anchor].kind != "point":
+            raise ValueError(f"anchor field {anchor!r} has kind {spec[anchor].kind!r}; the anchor must be a "
+                             f"point field, one of {points}")
+        return anchor
+    matches = [n for n in points if n.endswith(anchor)]
+    if len(matches) == 1:
+        return matches[0]
+    raise ValueError(f"unknown anchor field {anchor!r}; point fields of the spec are {points}")
+
+
+class SpecEncoder(nn.Module):
+    """Flat array laid out by an :class:`ArraySpec` -> ``(V (B, C, 3), S (B, N))``.
+
+    Points become vectors relative to the anchor point (translation invariance; the anchor itself
+    is dropped), vectors/pseudovectors are vectors (SO(3) does not see parity), a frame gives its
+    three stored columns, scalars are gathered in order. The subtraction happens first, in the
+    input dtype, so float32 rounding of large translations stays at input precision.
+
+    ``channel_names`` lists what each of the ``C`` vector channels is.
+    """
+
+    def __init__(self, spec: ArraySpec, anchor: str | None = None):
+        super().__init__()
+        if not isinstance(spec, ArraySpec):
+            raise TypeError(f"spec must be an ArraySpec, got {type(spec).__name__}")
+        if spec.dim == 0:
+            raise ValueError("empty input spec: nothing to encode")
+        self.spec = spec
+        self.anchor = resolve_anchor(spec, anchor)
+        if self.anchor is None and spec.of_kind("point"):
+            raise ValueError("input spec has point fields but anchor='none': points need an anchor to become "
+                             "translation invariant")
+        vec_idx, is_point, names, sc_idx = [], [], [], []
+        for f in spec.fields:
+            if f.kind == "scalar":
+                sc_idx += list(range(f.start, f.start + f.size))
+            elif f.name == self.anchor:
+                continue
+            else:
+                for c in range(f.multiplicity):
+                    vec_idx += [f.start + 3 * c + i for i in range(3)]
+                    is_point.append(1.0 if f.kind == "point" else 0.0)
+                    names.append(f.name if f.multiplicity == 1 else f"{f.name}[{c}]")
+        self.channel_names = tuple(names)
+        self.n_vectors = len(names)
+        self.n_scalars = len(sc_idx)
+        self.register_buffer("vec_idx", torch.tensor(vec_idx, dtype=torch.long), persistent=False)
+        self.register_buffer("sc_idx", torch.tensor(sc_idx, dtype=torch.long), persistent=False)
+        self.register_buffer("point_mask", torch.tensor(is_point).reshape(-1, 1), persistent=False)
+        self.anchor_slice = spec[self.anchor].slice if self.anchor is not None else None
+        self.has_points = bool(sum(is_point))
+        self.irreps_in = spec.irreps
+        self.irreps_out = pair_irreps(self.n_scalars, self.n_vectors)
+
+    def anchor_point(self, x: torch.Tensor) -> torch.Tensor | None:
+        return None if self.anchor_slice is None else x[..., self.anchor_slice]
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if x.shape[-1] != self.spec.dim:
+            raise ValueError(f"input has {x.shape[-1]} features, the spec expects {self.spec.dim}")
+        B = x.shape[0]
+        V = x[:, self.vec_idx].reshape(B, self.n_vectors, 3)
+        if self.has_points:
+            V = V - self.point_mask.to(x.dtype) * x[:, None, self.anchor_slice]
+        S = x[:, self.sc_idx]
+        return V, S
+
+
+# ------------------------------------------------------------------------------------------------
+# invariants and layers
+# ------------------------------------------------------------------------------------------------
+class InvariantFeatures(nn.Module):
+    """Invariants of ``V (B, C, 3)``: ``<a_i, u_j>`` for ``a = [V, u_p x u_q]`` and ``u = W^T V``.
+
+    ``k`` learned combinations ``u_j``; ``n_cross`` cross products ``u_j x u_{j + n_cross}`` (pseudo
+    vectors under reflections, vectors under rotations) are appended to the vectors and their dot
+    products with ``u`` are triple products (chirality). Output ``(B, (C + n_cross) k)`` invariants
+    and the augmented vectors ``A (B, C + n_cross, 3)`` for mixing. Cost ``O((C + n_cross) k)``.
+    """
+
+    def __init__(self, n_vectors: int, k: int = 8, n_cross: int | None = None):
+        super().__init__()
+        _check_positive("n_vectors", n_vectors)
+        _check_positive("k", k)
+        n_cross = k // 2 if n_cross is None else n_cross
+        if n_cross < 0 or 2 * n_cross > k:
+            raise ValueError(f"n_cross must be in [0, k // 2] = [0, {k // 2}], got {n_cross}")
+        self.n_vectors, self.k, self.n_cross = n_vectors, k, n_cross
+        self.weight = nn.Parameter(torch.randn(n_vectors, k) / math.sqrt(n_vectors))
+        self.n_aug = n_vectors + n_cross
+        self.n_out = self.n_aug * k
+        self.irreps_in = pair_irreps(0, n_vectors)
+        self.irreps_out = pair_irreps(self.n_out, self.n_aug)
+
+    def forward(self, V: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        U = torch.einsum("bci,ck->bki", V, self.weight)  # (B, k, 3)
+        if self.n_cross:
+            c = self.n_cross
+            A = torch.cat([V, torch.linalg.cross(U[:, :c], U[:, c:2 * c], dim=-1)], dim=1)
+        else:
+            A = V
+        inv = torch.bmm(A, U.transpose(1, 2)).reshape(V.shape[0], -1)
+        return inv, A
+
+
+class GatedVectorLayer(nn.Module):
+    """``(V (B, C_in, 3), S (B, N_in)) -> (V' (B, C_out, 3), S' (B, hidden))``.
+
+    ``h = MLP([S, invariants(V)])`` (``depth`` Linear+SiLU layers of width ``hidden``),
+    ``S' = h``, ``V'_o = squash(g_o(h) * sum_i W_io a_i)`` with ``a`` the input vectors plus cross
+    products (see :class:`InvariantFeatures`) and ``g = Linear(h)`` one gate per output channel.
+    ``squash(v) = v / sqrt(1 + |v|^2)`` (smooth, injective, equivariant) keeps hidden vectors in the
+    unit ball, so stacking layers of polynomial invariants cannot blow up; ``squash=False`` skips it.
+    """
+
+    def __init__(self, n_vectors_in: int, n_scalars_in: int, n_vectors_out: int, hidden: int = 64,
+                 depth: int = 1, k: int = 8, n_cross: int | None = None,
+                 activation: type[nn.Module] = nn.SiLU,
+                 squash: bool = True):
+        super().__init__()
+        self.squash = squash
+        _check_positive("n_scalars_in", n_scalars_in, allow_zero=True)
+        _check_positive("n_vectors_out", n_vectors_out)
+        _check_positive("hidden", hidden)
+        _check_positive("depth", depth)
+        self.invariants = InvariantFeatures(n_vectors_in, k=k, n_cross=n_cross)
+        dims = [n_scalars_in + self.invariants.n_out] + [hidden] * depth
+        mods: list[nn.Module] = []
+        for a, b in zip(dims[:-1], dims[1:], strict=True):
+            mods += [nn.Linear(a, b), activation()]
+        self.mlp = nn.Sequential(*mods)
+        self.gate = nn.Linear(hidden, n_vectors_out)
+        n_aug = self.invariants.n_aug
+        self.mix = nn.Parameter(torch.randn(n_aug, n_vectors_out) / math.sqrt(n_aug))
+        self.n_vectors_in, self.n_scalars_in = n_vectors_in, n_scalars_in
+        self.n_vectors_out, self.n_scalars_out = n_vectors_out, hidden
+        self.irreps_in = pair_irreps(n_scalars_in, n_vectors_in)
+        self.irreps_out = pair_irreps(hidden, n_vectors_out)
+
+    def forward(self, V: torch.Tensor, S: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        inv, A = self.invariants(V)
+        h = self.mlp(torch.cat([S, inv], dim=-1) if S.shape[-1] else inv)
+        V = torch.einsum("bci,co->boi", A, self.mix) * self.gate(h)[..., None]
+        if self.squash:
+            V = V * torch.rsqrt(1 + (V * V).sum(-1, keepdim=True))
+        return V, h
+
+
+class VectorScalarHead(nn.Module):
+    """``(V (B, C, 3), S (B, N)) -> (vectors (B, n_vectors, 3), scalars (B, n_scalars))``.
+
+    Each output vector is ``sum_i c_oi(S) v_i`` with coefficients linear in the (already nonlinear,
+    invariant) scalars; output scalars are linear in ``S``. For actor means, per-field log-stds
+    (invariant scalars), predicted displacements, frames (3 vectors, not orthonormalised).
+    """
+
+    def __init__(self, n_vectors_in: int, n_scalars_in: int, n_vectors: int, n_scalars: int = 0):
+        super().__init__()
+        _check_positive("n_vectors_in", n_vectors_in)
+        _check_positive("n_scalars_in", n_scalars_in)
+        _check_positive("n_vectors", n_vectors, allow_zero=True)
+        _check_positive("n_scalars", n_scalars, allow_zero=True)
+        if n_vectors + n_scalars == 0:
+            raise ValueError("VectorScalarHead with no outputs")
+        self.n_vectors_in, self.n_vectors, self.n_scalars = n_vectors_in, n_vectors, n_scalars
+        self.linear = nn.Linear(n_scalars_in, n_vectors * n_vectors_in + n_scalars)
+        self.irreps_in = pair_irreps(n_scalars_in, n_vectors_in)
+        self.irreps_out = pair_irreps(n_scalars, n_vectors)
+
+    def forward(self, V: torch.Tensor, S: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.linear(S)
+        nv = self.n_vectors * self.n_vectors_in
+        coef = out[:, :nv].reshape(-1, self.n_vectors, self.n_vectors_in)
+        return torch.bmm(coef, V), out[:, nv:]
+
+
+class InvariantHead(nn.Module):
+    """``(V (B, C, 3), S (B, N)) -> scalars (B, n_out)``: a linear map of ``[S, invariants(V)]``.
+
+    For critics, values, Q-functions (whose input spec simply holds observation + goal + action).
+    """
+
+    def __init__(self, n_vectors_in: int, n_scalars_in: int, n_out: int, k: int = 8,
+                 n_cross: int | None = None):
+        super().__init__()
+        _check_positive("n_scalars_in", n_scalars_in, allow_zero=True)
+        _check_positive("n_out", n_out)
+        self.invariants = InvariantFeatures(n_vectors_in, k=k, n_cross=n_cross) if n_vectors_in else None
+        n_inv = self.invariants.n_out if self.invariants is not None else 0
+        if n_scalars_in + n_inv == 0:
+            raise ValueError("InvariantHead with no inputs")
+        self.linear = nn.Linear(n_scalars_in + n_inv, n_out)
+        self.irreps_in = pair_irreps(n_scalars_in, n_vectors_in)
+        self.irreps_out = pair_irreps(n_out, 0)
+
+    def forward(self, V: torch.Tensor, S: torch.Tensor) -> torch.Tensor:
+        if self.invariants is None:
+            return self.linear(S)
+        inv, _ = self.invariants(V)
+        return self.linear(torch.cat([S, inv], dim=-1) if S.shape[-1] else inv)

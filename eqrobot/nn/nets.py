@@ -1,0 +1,187 @@
+"""Spec-to-spec networks: :class:`EquivariantNet` and its plain counterpart :class:`MLPNet`.
+
+Both map a flat array laid out by ``in_spec`` ``(B, in_spec.dim)`` to one laid out by ``out_spec``
+``(B, out_spec.dim)`` and expose ``irreps_in``/``irreps_out``, so policies and dynamics models can
+swap one for the other.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from eqrobot.geometry.spec import ArraySpec
+from eqrobot.nn.blocks import GatedVectorLayer, InvariantHead, SpecEncoder, VectorScalarHead, _check_positive
+
+__all__ = ["EquivariantNet", "MLPNet", "count_parameters", "mlp_matching"]
+
+_ACTIVATIONS = {"silu": nn.SiLU, "relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "elu": nn.ELU}
+
+
+def _activation(name) -> type[nn.Module]:
+    if isinstance(name, type) and issubclass(name, nn.Module):
+        return name
+    try:
+        return _ACTIVATIONS[str(name).lower()]
+    except KeyError:
+        raise ValueError(f"unknown activation {name!r}; expected one of {sorted(_ACTIVATIONS)}") from None
+
+
+def _check_spec(spec, what: str) -> ArraySpec:
+    if not isinstance(spec, ArraySpec):
+        raise TypeError(f"{what} must be an ArraySpec, got {type(spec).__name__}")
+    if spec.dim == 0:
+        raise ValueError(f"empty {what}")
+    return spec
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+class EquivariantNet(nn.Module):
+    """Exactly SE(3)-equivariant map between two spec'd flat arrays.
+
+    ``in_spec`` -> :class:`SpecEncoder` (points relative to ``anchor``) -> ``layers`` x
+    :class:`GatedVectorLayer` (``vector_channels`` vectors, ``hidden`` invariant scalars) -> head.
+    Output fields: ``vector``/``pseudovector`` (one vector each), ``frame`` (three vectors, the
+    stored columns, not orthonormalised), ``point`` (anchor + a predicted vector; needs an anchor),
+    ``scalar`` (invariant). A scalar-only ``out_spec`` uses an :class:`InvariantHead` (critics).
+
+    Pseudovectors are treated as vectors: exact for proper rotations (det +1), which is the group we
+    promise (shared/DESIGN.md section 2).
+    """
+
+    def __init__(self, in_spec: ArraySpec, out_spec: ArraySpec, hidden: int = 64, layers: int = 2,
+                 vector_channels: int = 16, anchor: str | None = None, k: int = 8, activation="silu"):
+        super().__init__()
+        _check_spec(in_spec, "input spec")
+        _check_spec(out_spec, "output spec")
+        _check_positive("hidden", hidden)
+        _check_positive("layers", layers)
+        _check_positive("vector_channels", vector_channels)
+        act = _activation(activation)
+        self.in_spec, self.out_spec = in_spec, out_spec
+        self.encoder = SpecEncoder(in_spec, anchor)
+        self.anchor = self.encoder.anchor
+        if out_spec.of_kind("point") and self.anchor is None:
+            names = [f.name for f in out_spec.of_kind("point")]
+            raise ValueError(f"output spec has point fields {names} but the input spec has no anchor point"
+                             ": a point output is anchor + predicted vector")
+        c, s = self.encoder.n_vectors, self.encoder.n_scalars
+        if c == 0:
+            raise ValueError(f"input spec has no vectors besides the anchor {self.anchor!r}: nothing to "
+                             "rotate (use MLPNet for purely invariant inputs)")
+        blocks = []
+        for _ in range(layers):
+            blocks.append(GatedVectorLayer(c, s, vector_channels, hidden=hidden, k=k, activation=act))
+            c, s = vector_channels, hidden
+        self.layers = nn.ModuleList(blocks)
+        # output layout: vectors in order of appearance, then scalars
+        n_vec = sum(f.multiplicity for f in out_spec.fields if f.kind != "scalar")
+        n_sc = sum(f.size for f in out_spec.fields if f.kind == "scalar")
+        self.n_out_vectors, self.n_out_scalars = n_vec, n_sc
+        if n_vec:
+            self.head = VectorScalarHead(c, s, n_vec, n_sc)
+        else:
+            self.head = InvariantHead(c, s, n_sc, k=k)
+        perm = [0] * out_spec.dim  # out_flat[j] = packed[perm[j]], packed = [vectors.flatten(), scalars]
+        vi, si = 0, 3 * n_vec
+        point_mask = []
+        for f in out_spec.fields:
+            if f.kind == "scalar":
+                for j in range(f.size):
+                    perm[f.start + j] = si
+                    si += 1
+            else:
+                for j in range(3 * f.multiplicity):
+                    perm[f.start + j] = vi + j
+                vi += 3 * f.multiplicity
+                point_mask += [1.0 if f.kind == "point" else 0.0] * f.multiplicity
+        self.register_buffer("perm", torch.tensor(perm, dtype=torch.long), persistent=False)
+        self.register_buffer("out_point_mask", torch.tensor(point_mask).reshape(-1, 1), persistent=False)
+        self._identity_perm = perm == list(range(out_spec.dim))
+        self._out_points = bool(sum(point_mask))
+        self.irreps_in = in_spec.irreps
+        self.irreps_out = out_spec.irreps
+
+    def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The last layer's ``(V (B, vector_channels, 3), S (B, hidden))``, e.g. for custom heads."""
+        V, S = self.encoder(x)
+        for layer in self.layers:
+            V, S = layer(V, S)
+        return V, S
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        squeeze = x.dim() == 1
+        if squeeze:
+            x = x[None]
+        V, S = self.features(x)
+        if self.n_out_vectors:
+            vecs, scalars = self.head(V, S)
+            if self._out_points:
+                vecs = vecs + self.out_point_mask.to(x.dtype) * self.encoder.anchor_point(x)[:, None, :]
+            out = torch.cat([vecs.reshape(x.shape[0], -1), scalars], dim=-1)
+        else:
+            out = self.head(V, S)
+        if not self._identity_perm:
+            out = out[:, self.perm]
+        return out[0] if squeeze else out
+
+    def extra_repr(self) -> str:
+        return f"anchor={self.anchor!r}, in={self.in_spec.dim}, out={self.out_spec.dim}"
+
+
+class MLPNet(nn.Module):
+    """Plain MLP with the :class:`EquivariantNet` interface (baselines): ``layers`` hidden layers of
+    width ``hidden`` on the raw flat input. Not equivariant.
+    """
+
+    def __init__(self, in_spec: ArraySpec, out_spec: ArraySpec, hidden: int = 64, layers: int = 2,
+                 activation="silu"):
+        super().__init__()
+        _check_spec(in_spec, "input spec")
+        _check_spec(out_spec, "output spec")
+        _check_positive("hidden", hidden)
+        _check_positive("layers", layers)
+        act = _activation(activation)
+        self.in_spec, self.out_spec = in_spec, out_spec
+        self.hidden, self.n_layers = hidden, layers
+        dims = [in_spec.dim] + [hidden] * layers
+        mods: list[nn.Module] = []
+        for a, b in zip(dims[:-1], dims[1:], strict=True):
+            mods += [nn.Linear(a, b), act()]
+        mods.append(nn.Linear(hidden, out_spec.dim))
+        self.net = nn.Sequential(*mods)
+        self.irreps_in = in_spec.irreps
+        self.irreps_out = out_spec.irreps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def _mlp_params(d_in: int, d_out: int, hidden: int, layers: int) -> int:
+    return (d_in + 1) * hidden + (layers - 1) * (hidden + 1) * hidden + (hidden + 1) * d_out
+
+
+def mlp_matching(in_spec: ArraySpec, out_spec: ArraySpec, n_params, layers: int = 2, activation="silu",
+                 tolerance: float = 0.05) -> MLPNet:
+    """An :class:`MLPNet` with ``layers`` hidden layers whose parameter count is closest to ``n_params``
+    (an int, or a module whose trainable parameters are counted); raises if none is within
+    ``tolerance`` (relative).
+    """
+    target = count_parameters(n_params) if isinstance(n_params, nn.Module) else int(n_params)
+    _check_positive("layers", layers)
+    d_in, d_out = _check_spec(in_spec, "input spec").dim, _check_spec(out_spec, "output spec").dim
+    # solve (layers-1) h^2 + (d_in + 1 + layers - 1 + d_out) h + d_out = target for h
+    a, b, c = layers - 1, d_in + layers + d_out, d_out - target
+    h0 = -c / b if a == 0 else (-b + math.sqrt(b * b - 4 * a * c)) / (2 * a)
+    best = min(range(max(1, int(h0) - 2), int(h0) + 3),
+               key=lambda h: abs(_mlp_params(d_in, d_out, h, layers) - target))
+    got = _mlp_params(d_in, d_out, best, layers)
+    if abs(got - target) > tolerance * target:
+        raise ValueError(f"no MLP with {layers} hidden layers has ~{target} parameters "
+                         f"(closest: hidden={best}, {got} parameters)")
+    return MLPNet(in_spec, out_spec, hidden=best, layers=layers, activation=activation)
