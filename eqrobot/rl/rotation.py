@@ -99,7 +99,7 @@ class BinResult:
     def cell(self) -> str:
         """Markdown cell text: ``0.95 [0.76, 0.99]`` or a clearly marked empty cell."""
         if self.empty:
-            return "**no episodes**" + (f" ({self.note})" if self.note else "")
+            return "**no episodes**" + (" (env refused)" if self.note.startswith("env refused") else "")
         return f"{self.success_rate:.2f} [{self.ci_low:.2f}, {self.ci_high:.2f}]"
 
 
@@ -226,12 +226,15 @@ class RotationResult:
                         text += f" ({c.mean_return:.1f})"
                     cells.append(text)
                 lines.append(f"| {label} | " + " | ".join(cells) + " |")
+            notes = sorted({f"{r.label}: {r.note}" for r in self.cells(split=split) if r.empty and r.note})
             if len(bins) > 1:
                 cells = []
                 for p in self.policies:
                     c = self.overall(p, split)
                     cells.append(c.cell())
                 lines.append("| **all reachable** | " + " | ".join(cells) + " |")
+            for note in notes:
+                lines.append(f"\nBin {note}.")
         return "\n".join(lines) + "\n"
 
     def to_dict(self) -> dict:
@@ -565,7 +568,7 @@ def _check_options(env_id: str, env_kwargs: dict | None, splits: Sequence[Split]
                         raise ValueError(
                             f"env {env_id} refused the reset options of split {s.name!r} bin {b.label}: {e}"
                         ) from e
-                    refused[(s.name, b.index)] = f"env refused: {str(e).splitlines()[0][:80]}"
+                    refused[(s.name, b.index)] = str(e).splitlines()[0]
     finally:
         env.close()
     return refused
@@ -700,7 +703,7 @@ def evaluate_rotation(
                 cells = _summarize(name, s, [r for r in recs if r["split"] == s.name])
                 for c in cells:
                     if (s.name, c.bin) in refused:
-                        c.note = refused[(s.name, c.bin)]
+                        c.note = "env refused the reset: " + refused[(s.name, c.bin)]
                 rows.extend(cells)
     finally:
         vec.close()
