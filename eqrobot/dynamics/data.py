@@ -204,8 +204,10 @@ class Transitions:
         spec = parts[0].spec
         for p in parts[1:]:
             if p.spec != spec:
-                raise DatasetFormatError("cannot concatenate transitions of different specs: "
-                                         + "; ".join(spec_differences(p.spec, spec)))
+                raise DatasetFormatError(
+                    "cannot concatenate transitions of different specs: "
+                    + "; ".join(spec_differences(p.spec, spec))
+                )
         episodes, offset = [], 0
         for p in parts:
             _, inv = np.unique(p.episode, return_inverse=True)
@@ -269,7 +271,8 @@ class Transitions:
         file_spec = GeometrySpec.from_dict(json.loads(str(data["spec"])))
         if spec is not None and file_spec != spec:
             raise DatasetFormatError(
-                f"{path}: geometry spec differs from the expected one: " + "; ".join(spec_differences(file_spec, spec))
+                f"{path}: geometry spec differs from the expected one: "
+                + "; ".join(spec_differences(file_spec, spec))
             )
         missing = [k for k in (*_ARRAYS, "episode", "step") if k not in data]
         if missing:
@@ -320,7 +323,9 @@ def _make_policy(policy, env, spec: GeometrySpec, seed: int):
     if isinstance(policy, (str, os.PathLike)):
         path = str(policy)
         if not os.path.exists(path) and not os.path.exists(path + ".zip"):
-            raise FileNotFoundError(f"policy {policy!r}: not 'random', 'oracle' or an existing SB3 model file")
+            raise FileNotFoundError(
+                f"policy {policy!r}: not 'random', 'oracle' or an existing SB3 model file"
+            )
         from stable_baselines3 import SAC, TD3, PPO, DDPG  # noqa: I001
 
         errors = []
@@ -331,7 +336,9 @@ def _make_policy(policy, env, spec: GeometrySpec, seed: int):
                 errors.append(f"{cls.__name__}: {e}")
         raise ValueError(f"could not load SB3 model {path}: " + " | ".join(errors))
     if not hasattr(policy, "predict"):
-        raise TypeError(f"policy must be 'random', 'oracle', a model path or have .predict(obs), got {policy!r}")
+        raise TypeError(
+            f"policy must be 'random', 'oracle', a model path or have .predict(obs), got {policy!r}"
+        )
     return policy
 
 
@@ -406,8 +413,10 @@ def collect_transitions(
             "seed": seed,
             "action_noise": action_noise,
             "random_action_prob": random_action_prob,
-            "env_kwargs": {k: (v if isinstance(v, (int, float, str, type(None))) else repr(v))
-                           for k, v in (env_kwargs or {}).items()},
+            "env_kwargs": {
+                k: (v if isinstance(v, (int, float, str, type(None))) else repr(v))
+                for k, v in (env_kwargs or {}).items()
+            },
         }
         return Transitions(
             spec,
@@ -434,17 +443,23 @@ def from_replay_buffer(buffer, spec: GeometrySpec | None = None, atol: float = 1
             raise ValueError("pass spec=...: the buffer's observation space carries no geometry_spec")
     obs, nxt = buffer.observations, getattr(buffer, "next_observations", None)
     if not isinstance(obs, dict) or nxt is None:
-        raise TypeError("from_replay_buffer needs a DictReplayBuffer/HerReplayBuffer with next_observations "
-                        "(optimize_memory_usage=False)")
+        raise TypeError(
+            "from_replay_buffer needs a DictReplayBuffer/HerReplayBuffer with next_observations "
+            "(optimize_memory_usage=False)"
+        )
     size = buffer.buffer_size if buffer.full else buffer.pos
-    order = (np.r_[buffer.pos:buffer.buffer_size, 0:buffer.pos] if buffer.full else np.arange(size)).astype(int)
+    order = (
+        np.r_[buffer.pos : buffer.buffer_size, 0 : buffer.pos] if buffer.full else np.arange(size)
+    ).astype(int)
     parts = []
     ep_offset = 0
     for e in range(buffer.n_envs):
         o = obs["observation"][order, e].reshape(len(order), -1)
         no = nxt["observation"][order, e].reshape(len(order), -1)
         if o.shape[1] != spec.observation.dim:
-            raise DatasetFormatError(f"buffer observations have {o.shape[1]} entries, spec expects {spec.observation.dim}")
+            raise DatasetFormatError(
+                f"buffer observations have {o.shape[1]} entries, spec expects {spec.observation.dim}"
+            )
         dones = buffer.dones[order, e].astype(bool)
         cont = np.zeros(len(order), dtype=bool)  # cont[i]: row i continues row i-1
         if len(order) > 1:

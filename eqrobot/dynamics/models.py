@@ -75,11 +75,15 @@ class SceneLayout:
         static_names = set(DEFAULT_STATIC) | set(static_fields)
         unknown = set(static_fields) - {f.name for f in obs.fields}
         if unknown:
-            raise ValueError(f"static_fields {sorted(unknown)} are not observation fields: {[f.name for f in obs]}")
+            raise ValueError(
+                f"static_fields {sorted(unknown)} are not observation fields: {[f.name for f in obs]}"
+            )
         names = [
             f.name[: -len("_position")]
             for f in obs.fields
-            if f.kind == "point" and f.name.endswith("_position") and f.name not in ("ee_position", "base_position")
+            if f.kind == "point"
+            and f.name.endswith("_position")
+            and f.name not in ("ee_position", "base_position")
             and f.name not in static_names
         ]
         owner: dict[str, str] = {}
@@ -91,7 +95,7 @@ class SceneLayout:
         suffixes: tuple[str, ...] = ()
         sig = None
         for n in names:
-            s = tuple((f.name[len(n) + 1:], f.kind, f.size) for f in per_obj[n])
+            s = tuple((f.name[len(n) + 1 :], f.kind, f.size) for f in per_obj[n])
             if sig is None:
                 sig, suffixes = s, tuple(x[0] for x in s)
             elif s != sig:
@@ -99,8 +103,9 @@ class SceneLayout:
                     f"objects {names[0]!r} and {n!r} have different field signatures ({sig} vs {s}); "
                     "the object-centric model shares one net across objects"
                 )
-        ordered = tuple(tuple(next(f for f in per_obj[n] if f.name == f"{n}_{suf}") for suf in suffixes)
-                        for n in names)
+        ordered = tuple(
+            tuple(next(f for f in per_obj[n] if f.name == f"{n}_{suf}") for suf in suffixes) for n in names
+        )
         obj_static = tuple(all(f"{n}_{suf}" in static_names for n in names) for suf in suffixes)
         robot = tuple(f for f in obs.fields if f.name not in owner and f.name not in static_names)
         static = tuple(f for f in obs.fields if f.name not in owner and f.name in static_names)
@@ -148,8 +153,13 @@ def _delta_size(f: Field) -> int:
 
 
 def _delta_kind(kind: str) -> str:
-    return {"point": "vector", "vector": "vector", "pseudovector": "pseudovector", "frame": "pseudovector",
-            "scalar": "scalar"}[kind]
+    return {
+        "point": "vector",
+        "vector": "vector",
+        "pseudovector": "pseudovector",
+        "frame": "pseudovector",
+        "scalar": "scalar",
+    }[kind]
 
 
 # --------------------------------------------------------------------------------------------
@@ -193,20 +203,33 @@ class DynamicsModel(nn.Module):
         robot_in = [(f"robot/{f.name}", f.kind, f.size) for f in lay.robot_fields]
         static_in = [(f"static/{f.name}", f.kind, f.size) for f in lay.static_fields]
         act_in = [(f"action/{f.name}", f.kind, f.size) for f in act.fields]
-        self_in = [(f"self/{s}", f.kind, f.size) for s, f in zip(lay.suffixes, lay.object_fields[0], strict=True)] \
-            if n_obj else []
-        obj_out = [(f"d/{s}", _delta_kind(f.kind), _delta_size(f)) for s, f, st in
-                   zip(lay.suffixes, lay.object_fields[0] if n_obj else (), lay.object_static, strict=False) if not st]
+        self_in = (
+            [(f"self/{s}", f.kind, f.size) for s, f in zip(lay.suffixes, lay.object_fields[0], strict=True)]
+            if n_obj
+            else []
+        )
+        obj_out = [
+            (f"d/{s}", _delta_kind(f.kind), _delta_size(f))
+            for s, f, st in zip(
+                lay.suffixes, lay.object_fields[0] if n_obj else (), lay.object_static, strict=False
+            )
+            if not st
+        ]
         robot_out = [(f"d/{f.name}", _delta_kind(f.kind), _delta_size(f)) for f in lay.robot_fields]
 
         self.specs: dict[str, tuple[ArraySpec, ArraySpec, str]] = {}
         if n_obj:
             pair_extra = []
             if n_obj > 1:
-                send_in = [(f"send/{s}", f.kind, f.size) for s, f in
-                           zip(lay.suffixes, lay.object_fields[0], strict=True)]
-                self.specs["pair"] = (ArraySpec(self_in + send_in + robot_in + static_in),
-                                      ArraySpec([(f"msg/{n}", k, *rest) for n, k, *rest in msg]), "self/position")
+                send_in = [
+                    (f"send/{s}", f.kind, f.size)
+                    for s, f in zip(lay.suffixes, lay.object_fields[0], strict=True)
+                ]
+                self.specs["pair"] = (
+                    ArraySpec(self_in + send_in + robot_in + static_in),
+                    ArraySpec([(f"msg/{n}", k, *rest) for n, k, *rest in msg]),
+                    "self/position",
+                )
                 pair_extra = [(f"msg/{n}", k, *rest) for n, k, *rest in msg]
             self.specs["object"] = (
                 ArraySpec(self_in + robot_in + static_in + act_in + pair_extra),
@@ -214,8 +237,11 @@ class DynamicsModel(nn.Module):
                 "self/position",
             )
         react_in = [(f"react/{n}", k, *rest) for n, k, *rest in msg] if n_obj else []
-        self.specs["robot"] = (ArraySpec(robot_in + static_in + act_in + react_in), ArraySpec(robot_out),
-                               f"robot/{lay.robot_anchor}")
+        self.specs["robot"] = (
+            ArraySpec(robot_in + static_in + act_in + react_in),
+            ArraySpec(robot_out),
+            f"robot/{lay.robot_anchor}",
+        )
         self.nets = nn.ModuleDict({name: self._make_net(name, *s) for name, s in self.specs.items()})
         self._build_indices()
         # normalisation buffers (identity until set_normalization)
@@ -233,8 +259,14 @@ class DynamicsModel(nn.Module):
 
         c = self.config
         if c.kind == "equivariant":
-            return enn.EquivariantNet(in_spec, out_spec, hidden=c.hidden, layers=c.layers,
-                                      vector_channels=c.vector_channels, anchor=anchor)
+            return enn.EquivariantNet(
+                in_spec,
+                out_spec,
+                hidden=c.hidden,
+                layers=c.layers,
+                vector_channels=c.vector_channels,
+                anchor=anchor,
+            )
         target = c.param_targets.get(name)
         if target is None:
             net = enn.MLPNet(in_spec, out_spec, hidden=c.hidden, layers=c.layers)
@@ -255,15 +287,24 @@ class DynamicsModel(nn.Module):
         static_idx = [i for f in lay.static_fields for i in idx(f)]
         act_idx = [i for f in act.fields for i in idx(f, D)]
         obj_self = [[i for f in fields for i in idx(f)] for fields in lay.object_fields]
-        self.register_buffer("idx_robot", torch.tensor(robot_idx + static_idx + act_idx, dtype=torch.long),
-                             persistent=False)
+        self.register_buffer(
+            "idx_robot", torch.tensor(robot_idx + static_idx + act_idx, dtype=torch.long), persistent=False
+        )
         if n_obj:
-            self.register_buffer("idx_object", torch.tensor([s + robot_idx + static_idx + act_idx for s in obj_self],
-                                                            dtype=torch.long), persistent=False)
+            self.register_buffer(
+                "idx_object",
+                torch.tensor([s + robot_idx + static_idx + act_idx for s in obj_self], dtype=torch.long),
+                persistent=False,
+            )
         if n_obj > 1:
             pairs = [(i, j) for i in range(n_obj) for j in range(n_obj) if i != j]
-            self.register_buffer("idx_pair", torch.tensor([obj_self[i] + obj_self[j] + robot_idx + static_idx
-                                                           for i, j in pairs], dtype=torch.long), persistent=False)
+            self.register_buffer(
+                "idx_pair",
+                torch.tensor(
+                    [obj_self[i] + obj_self[j] + robot_idx + static_idx for i, j in pairs], dtype=torch.long
+                ),
+                persistent=False,
+            )
             recv = torch.zeros(n_obj, len(pairs))
             for p, (i, _) in enumerate(pairs):
                 recv[i, p] = 1.0
@@ -333,7 +374,7 @@ class DynamicsModel(nn.Module):
                 if kind == "point":
                     in_scale[f.slice] = 1.0 / L
                 elif kind in ("vector", "pseudovector"):
-                    rms = np.sqrt(np.mean(np.sum(vals ** 2, axis=-1)))
+                    rms = np.sqrt(np.mean(np.sum(vals**2, axis=-1)))
                     in_scale[f.slice] = 1.0 / max(rms, 1e-6)
                 elif kind == "scalar":
                     in_shift[f.slice] = vals.mean(0)
@@ -348,29 +389,29 @@ class DynamicsModel(nn.Module):
             key = f.name
             for n, fields in zip(lay.objects, lay.object_fields, strict=True):
                 if f in fields:
-                    key = f"object/{f.name[len(n) + 1:]}"
+                    key = f"object/{f.name[len(n) + 1 :]}"
             slot.setdefault(key, []).append((f, y0))
         for items in slot.values():
             f0 = items[0][0]
             size = 3 if f0.kind == "frame" else f0.size
-            vals = np.concatenate([deltas[:, y0:y0 + size] for _, y0 in items], axis=0)
+            vals = np.concatenate([deltas[:, y0 : y0 + size] for _, y0 in items], axis=0)
             if f0.kind == "scalar":
                 mean, std = vals.mean(0), np.maximum(vals.std(0), 1e-6)
                 scale_err = std
             else:
                 mean = 0.0
-                std = max(np.sqrt(np.mean(np.sum(vals ** 2, axis=-1))), 1e-6)
+                std = max(np.sqrt(np.mean(np.sum(vals**2, axis=-1))), 1e-6)
                 scale_err = std
             for f, y0 in items:
-                out_scale[y0:y0 + size] = std
-                out_shift[y0:y0 + size] = mean
+                out_scale[y0 : y0 + size] = std
+                out_shift[y0 : y0 + size] = mean
                 n_fields = len(self._y_fields)
                 if f.kind == "frame":  # |R - R'|_F^2 ~ 2 theta^2
-                    err_w[f.slice] = 1.0 / (2.0 * scale_err ** 2) / n_fields
+                    err_w[f.slice] = 1.0 / (2.0 * scale_err**2) / n_fields
                 elif f.kind == "scalar":
                     err_w[f.slice] = 1.0 / (np.asarray(scale_err) ** 2 * f.size) / n_fields
                 else:
-                    err_w[f.slice] = 1.0 / scale_err ** 2 / n_fields
+                    err_w[f.slice] = 1.0 / scale_err**2 / n_fields
         dt = self.in_scale.dtype
         self.in_scale.copy_(torch.as_tensor(in_scale, dtype=dt))
         self.in_shift.copy_(torch.as_tensor(in_shift, dtype=dt))
@@ -388,9 +429,9 @@ class DynamicsModel(nn.Module):
                 Mn = nx[:, f.slice].reshape(-1, 3, 3)
                 # R' = E R  =>  E = R' R^T = Mn^T M
                 E = np.swapaxes(Mn, -1, -2) @ M
-                out[:, y0:y0 + 3] = log_so3(E)
+                out[:, y0 : y0 + 3] = log_so3(E)
             else:
-                out[:, y0:y0 + f.size] = nx[:, f.slice] - x[:, f.slice]
+                out[:, y0 : y0 + f.size] = nx[:, f.slice] - x[:, f.slice]
         return out
 
     # --- forward -----------------------------------------------------------------------------
@@ -474,8 +515,11 @@ class DynamicsModel(nn.Module):
 
     def extra_repr(self) -> str:
         lay = self.layout
-        return (f"kind={self.config.kind}, objects={list(lay.objects)}, robot={[f.name for f in lay.robot_fields]}, "
-                f"static={[f.name for f in lay.static_fields]}, params={self.n_params()}")
+        return (
+            f"kind={self.config.kind}, objects={list(lay.objects)}, "
+            f"robot={[f.name for f in lay.robot_fields]}, "
+            f"static={[f.name for f in lay.static_fields]}, params={self.n_params()}"
+        )
 
 
 def make_model(spec: GeometrySpec, kind: str = "equivariant", data=None, **config) -> DynamicsModel:
@@ -490,7 +534,8 @@ def make_model(spec: GeometrySpec, kind: str = "equivariant", data=None, **confi
 
 
 def matched_mlp(model: DynamicsModel, data=None) -> DynamicsModel:
-    """The MLP baseline with ``model``'s structure, inputs and outputs and, net by net, its parameter counts."""
+    """The MLP baseline with ``model``'s structure, inputs and outputs and, net by net, its
+    parameter counts."""
     cfg = replace(model.config, kind="mlp", param_targets=model.net_params())
     mlp = DynamicsModel(model.geometry_spec, cfg)
     if data is not None:
@@ -538,18 +583,23 @@ def load_model(path, spec: GeometrySpec | None = None, map_location="cpu") -> Dy
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # noqa: BLE001 - torch raises many types for a bad file
-        raise CheckpointError(f"{path}: not a readable dynamics checkpoint (corrupt or truncated?): {e}") from e
+        raise CheckpointError(
+            f"{path}: not a readable dynamics checkpoint (corrupt or truncated?): {e}"
+        ) from e
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: not an eqrobot dynamics checkpoint")
     if payload.get("version") != CHECKPOINT_VERSION:
-        raise CheckpointError(f"{path}: checkpoint version {payload.get('version')}, this eqrobot reads "
-                              f"{CHECKPOINT_VERSION}")
+        raise CheckpointError(
+            f"{path}: checkpoint version {payload.get('version')}, this eqrobot reads {CHECKPOINT_VERSION}"
+        )
     file_spec = GeometrySpec.from_dict(payload["spec"])
     if spec is not None and spec != file_spec:
         from eqrobot.dynamics.data import spec_differences
 
-        raise CheckpointError(f"{path}: model was trained for another geometry spec: "
-                              + "; ".join(spec_differences(file_spec, spec)))
+        raise CheckpointError(
+            f"{path}: model was trained for another geometry spec: "
+            + "; ".join(spec_differences(file_spec, spec))
+        )
     cfg = dict(payload["config"])
     cfg["static_fields"] = tuple(cfg.get("static_fields", ()))
     model = DynamicsModel(file_spec, DynamicsConfig(**cfg))

@@ -52,7 +52,8 @@ def _goal_field_map(spec: GeometrySpec) -> list[tuple]:
                 match = same_kind[0]
         if match is None:
             raise ValueError(
-                f"GoalCost: cannot tell which observation field the achieved-goal field {f.name!r} ({f.kind}) "
+                f"GoalCost: cannot tell which observation field the achieved-goal field {f.name!r} "
+                f"({f.kind}) "
                 "is; pass cost=... to the planner"
             )
         pairs.append((match, g))
@@ -70,8 +71,14 @@ class GoalCost:
     All terms are distances, so the cost is invariant under world rotations and translations.
     """
 
-    def __init__(self, spec: GeometrySpec, reach_weight: float = 0.5, behind: float = 0.06,
-                 orientation_weight: float = 0.05, done_radius: float = 0.02):
+    def __init__(
+        self,
+        spec: GeometrySpec,
+        reach_weight: float = 0.5,
+        behind: float = 0.06,
+        orientation_weight: float = 0.05,
+        done_radius: float = 0.02,
+    ):
         self.spec = spec
         self.pairs = _goal_field_map(spec)
         obs = spec.observation
@@ -94,7 +101,12 @@ class GoalCost:
                 diff = g - a
                 dist = diff.norm(dim=-1)
                 cost = cost + dist
-                if of.kind == "point" and self.ee is not None and of.slice != self.ee and self.reach_weight > 0:
+                if (
+                    of.kind == "point"
+                    and self.ee is not None
+                    and of.slice != self.ee
+                    and self.reach_weight > 0
+                ):
                     u = diff / (dist[..., None] + 1e-9)
                     target = a - self.behind * u
                     reach = (x[..., self.ee] - target).norm(dim=-1)
@@ -119,7 +131,7 @@ def observation_frame(spec: GeometrySpec, obs: np.ndarray, goal: np.ndarray | No
     pts = [f for f in o.fields if f.kind == "point" and f.name not in ("ee_position", "base_position")]
     if goal is not None:
         g = np.asarray(goal, dtype=np.float64)
-        for (of, gf) in _safe_pairs(spec):
+        for of, gf in _safe_pairs(spec):
             if of.kind == "point":
                 cands.append(g[gf.slice] - x[of.slice])
     if "ee_position" in o:
@@ -163,10 +175,23 @@ class MPPIPlanner:
     cost``, default :class:`GoalCost`), ``terminal_weight`` (extra weight of the last state).
     """
 
-    def __init__(self, model, spec: GeometrySpec | None = None, horizon: int = 10, n_samples: int = 256,
-                 iterations: int = 2, noise_std: float = 0.6, gripper_std: float = 0.5,
-                 temperature: float = 0.1, shrink: float = 0.5, cost=None, terminal_weight: float = 2.0,
-                 seed: int = 0, dtype: torch.dtype | None = None, device: str | torch.device = "cpu"):
+    def __init__(
+        self,
+        model,
+        spec: GeometrySpec | None = None,
+        horizon: int = 10,
+        n_samples: int = 256,
+        iterations: int = 2,
+        noise_std: float = 0.6,
+        gripper_std: float = 0.5,
+        temperature: float = 0.1,
+        shrink: float = 0.5,
+        cost=None,
+        terminal_weight: float = 2.0,
+        seed: int = 0,
+        dtype: torch.dtype | None = None,
+        device: str | torch.device = "cpu",
+    ):
         spec = spec if spec is not None else getattr(model, "geometry_spec", None)
         if spec is None:
             raise ValueError("MPPIPlanner needs spec=GeometrySpec (the model carries none)")
@@ -176,7 +201,11 @@ class MPPIPlanner:
         if self.horizon < 1 or self.n_samples < 2 or self.iterations < 1:
             raise ValueError("need horizon >= 1, n_samples >= 2, iterations >= 1")
         self.noise_std, self.gripper_std = float(noise_std), float(gripper_std)
-        self.temperature, self.shrink, self.terminal_weight = float(temperature), float(shrink), float(terminal_weight)
+        self.temperature, self.shrink, self.terminal_weight = (
+            float(temperature),
+            float(shrink),
+            float(terminal_weight),
+        )
         self.cost = cost if cost is not None else GoalCost(spec)
         self.seed = seed
         if dtype is None:

@@ -61,15 +61,19 @@ def _skew_exp(w: torch.Tensor) -> torch.Tensor:
 
 
 class ToyPushModel(torch.nn.Module):
-    """Exact dynamics of the toy world, with the same ``step(obs, action)`` interface as the learned models."""
+    """Exact dynamics of the toy world, with the ``step(obs, action)`` interface of the learned models."""
 
     def __init__(self, spec: GeometrySpec):
         super().__init__()
         self.spec = spec
         o = spec.observation
-        self.objects = [f.name[: -len("_position")] for f in o.fields
-                        if f.kind == "point" and f.name.endswith("_position") and f.name not in ("ee_position",
-                                                                                                   "base_position")]
+        self.objects = [
+            f.name[: -len("_position")]
+            for f in o.fields
+            if f.kind == "point"
+            and f.name.endswith("_position")
+            and f.name not in ("ee_position", "base_position")
+        ]
 
     def step(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         o = self.spec.observation
@@ -119,10 +123,14 @@ def random_rotation_np(rng: np.random.Generator) -> np.ndarray:
 
 
 def toy_reset(spec: GeometrySpec, rng: np.random.Generator, batch: int = 1, world=None) -> dict:
-    """Random initial observations (numpy float64 dict) of the toy world, optionally moved by ``world=(R, t)``."""
+    """Random initial observations (float64 dict) of the toy world, moved by ``world=(R, t)`` if given."""
     o = spec.observation
     x = np.zeros((batch, o.dim))
-    x[:, o["ee_position"].slice] = np.array([0.0, 0.0, 0.1]) + rng.uniform(-0.1, 0.1, (batch, 3)) * [1, 1, 0.5]
+    x[:, o["ee_position"].slice] = np.array([0.0, 0.0, 0.1]) + rng.uniform(-0.1, 0.1, (batch, 3)) * [
+        1,
+        1,
+        0.5,
+    ]
     x[:, o["gripper_width"].slice] = 0.04
     x[:, o["gravity_direction"].slice] = [0.0, 0.0, -1.0]
     x[:, o["base_position"].slice] = [-0.6, 0.0, 0.0]
@@ -133,9 +141,17 @@ def toy_reset(spec: GeometrySpec, rng: np.random.Generator, batch: int = 1, worl
         x[:, o[f"{n}_position"].slice] = p
         ang = rng.uniform(-np.pi, np.pi, batch)
         R = np.zeros((batch, 3, 3))
-        R[:, 0, 0], R[:, 0, 1], R[:, 1, 0], R[:, 1, 1], R[:, 2, 2] = np.cos(ang), -np.sin(ang), np.sin(ang), np.cos(ang), 1
+        R[:, 0, 0], R[:, 0, 1], R[:, 1, 0], R[:, 1, 1], R[:, 2, 2] = (
+            np.cos(ang),
+            -np.sin(ang),
+            np.sin(ang),
+            np.cos(ang),
+            1,
+        )
         x[:, o[f"{n}_orientation"].slice] = np.swapaxes(R, -1, -2).reshape(batch, 9)
-        goals.append(np.concatenate([rng.uniform(-0.15, 0.15, (batch, 2)), np.full((batch, 1), 0.02)], axis=1))
+        goals.append(
+            np.concatenate([rng.uniform(-0.15, 0.15, (batch, 2)), np.full((batch, 1), 0.02)], axis=1)
+        )
     goal = np.concatenate(goals, axis=1)
     obs = {"observation": x, "achieved_goal": _achieved(spec, x), "desired_goal": goal}
     if world is not None:
@@ -144,11 +160,14 @@ def toy_reset(spec: GeometrySpec, rng: np.random.Generator, batch: int = 1, worl
 
 
 def _achieved(spec: GeometrySpec, x: np.ndarray) -> np.ndarray:
-    return np.concatenate([x[..., spec.observation[f.name].slice] for f in spec.achieved_goal.fields], axis=-1)
+    return np.concatenate(
+        [x[..., spec.observation[f.name].slice] for f in spec.achieved_goal.fields], axis=-1
+    )
 
 
-def toy_transitions(spec: GeometrySpec, n_episodes: int, length: int = 20, seed: int = 0, world=None,
-                    policy=None):
+def toy_transitions(
+    spec: GeometrySpec, n_episodes: int, length: int = 20, seed: int = 0, world=None, policy=None
+):
     """A :class:`~eqrobot.dynamics.data.Transitions` data set from the toy world.
 
     Actions: noisy pushes towards the object (so contacts happen) unless ``policy`` is given.
@@ -159,14 +178,28 @@ def toy_transitions(spec: GeometrySpec, n_episodes: int, length: int = 20, seed:
     model = ToyPushModel(spec).double()
     obs = toy_reset(spec, rng, n_episodes)
     o = spec.observation
-    cols = {k: [] for k in ("observation", "achieved_goal", "desired_goal", "action", "next_observation",
-                            "next_achieved_goal")}
-    for t in range(length):
+    cols = {
+        k: []
+        for k in (
+            "observation",
+            "achieved_goal",
+            "desired_goal",
+            "action",
+            "next_observation",
+            "next_achieved_goal",
+        )
+    }
+    for _ in range(length):
         x = obs["observation"]
         if policy is None:
             obj = x[:, o[f"{model.objects[0]}_position"].slice]
             d = (obj - x[:, o["ee_position"].slice]) / STEP + rng.normal(scale=0.7, size=(n_episodes, 3))
-            d = d - np.sum(d * x[:, o["gravity_direction"].slice], -1, keepdims=True) * x[:, o["gravity_direction"].slice] * 0.8
+            d = (
+                d
+                - np.sum(d * x[:, o["gravity_direction"].slice], -1, keepdims=True)
+                * x[:, o["gravity_direction"].slice]
+                * 0.8
+            )
             a = np.concatenate([d, rng.uniform(-1, 1, (n_episodes, 1))], axis=1)
         else:
             a, _ = policy.predict(obs)

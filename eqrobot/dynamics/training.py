@@ -28,9 +28,15 @@ class FitResult:
     horizon: int = 1
 
     def as_dict(self) -> dict:
-        return {"best_val": self.best_val, "best_step": self.best_step, "steps": self.steps,
-                "seconds": self.seconds, "train_windows": self.train_windows, "horizon": self.horizon,
-                "history": self.history}
+        return {
+            "best_val": self.best_val,
+            "best_step": self.best_step,
+            "steps": self.steps,
+            "seconds": self.seconds,
+            "train_windows": self.train_windows,
+            "horizon": self.horizon,
+            "history": self.history,
+        }
 
 
 class _Windows:
@@ -52,7 +58,9 @@ class _Windows:
         return self.obs[s], self.act[steps], self.next[steps]
 
 
-def rollout_loss(model: DynamicsModel, x0: torch.Tensor, actions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+def rollout_loss(
+    model: DynamicsModel, x0: torch.Tensor, actions: torch.Tensor, targets: torch.Tensor
+) -> torch.Tensor:
     """Mean normalised squared state error over an open-loop rollout of ``actions`` (B, H, A)."""
     x = x0
     loss = x0.new_zeros(())
@@ -63,10 +71,23 @@ def rollout_loss(model: DynamicsModel, x0: torch.Tensor, actions: torch.Tensor, 
     return loss / H
 
 
-def fit(model: DynamicsModel, data: Transitions, horizon: int = 5, steps: int = 2000, batch_size: int = 256,
-        lr: float = 2e-3, weight_decay: float = 0.0, val_data: Transitions | None = None,
-        val_fraction: float = 0.1, seed: int = 0, time_budget: float | None = None, eval_every: int = 200,
-        grad_clip: float = 1.0, warmup_fraction: float = 0.3, verbose: bool = False) -> FitResult:
+def fit(
+    model: DynamicsModel,
+    data: Transitions,
+    horizon: int = 5,
+    steps: int = 2000,
+    batch_size: int = 256,
+    lr: float = 2e-3,
+    weight_decay: float = 0.0,
+    val_data: Transitions | None = None,
+    val_fraction: float = 0.1,
+    seed: int = 0,
+    time_budget: float | None = None,
+    eval_every: int = 200,
+    grad_clip: float = 1.0,
+    warmup_fraction: float = 0.3,
+    verbose: bool = False,
+) -> FitResult:
     """Train ``model`` in place on ``data`` with an open-loop ``horizon``-step rollout loss.
 
     The rollout horizon grows linearly from 1 to ``horizon`` over the first ``warmup_fraction`` of
@@ -75,7 +96,10 @@ def fit(model: DynamicsModel, data: Transitions, horizon: int = 5, steps: int = 
     early after ``time_budget`` seconds. Normalisation is set from the training data if the model
     has none yet. Returns a :class:`FitResult`.
     """
-    if data.spec.observation != model.geometry_spec.observation or data.spec.action != model.geometry_spec.action:
+    if (
+        data.spec.observation != model.geometry_spec.observation
+        or data.spec.action != model.geometry_spec.action
+    ):
         raise ValueError("data and model have different observation/action specs")
     t_start = time.perf_counter()
     gen = torch.Generator().manual_seed(seed)
@@ -94,7 +118,9 @@ def fit(model: DynamicsModel, data: Transitions, horizon: int = 5, steps: int = 
         raise ValueError("no training transitions")
     va = _Windows(val_data, H, dtype) if val_data is not None and len(val_data.window_starts(H)) else None
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps))
+    )
     result = FitResult(train_windows=len(tr), horizon=H)
     best_state = None
     val_idx = None
@@ -131,8 +157,13 @@ def fit(model: DynamicsModel, data: Transitions, horizon: int = 5, steps: int = 
         out_of_time = time_budget is not None and time.perf_counter() - t_start > time_budget
         if step % eval_every == 0 or step == steps or out_of_time:
             val = validate()
-            rec = {"step": step, "train_loss": running, "val_loss": val, "horizon": h,
-                   "seconds": time.perf_counter() - t_start}
+            rec = {
+                "step": step,
+                "train_loss": running,
+                "val_loss": val,
+                "horizon": h,
+                "seconds": time.perf_counter() - t_start,
+            }
             result.history.append(rec)
             if verbose:
                 print(f"[fit {model.config.kind}] step {step} h={h} train {running:.4g} val {val:.4g}")
@@ -151,7 +182,9 @@ def fit(model: DynamicsModel, data: Transitions, horizon: int = 5, steps: int = 
 
 
 @torch.no_grad()
-def rollout_errors(model, data: Transitions, horizons=(1, 10), max_windows: int = 2000, seed: int = 0) -> dict:
+def rollout_errors(
+    model, data: Transitions, horizons=(1, 10), max_windows: int = 2000, seed: int = 0
+) -> dict:
     """Open-loop prediction errors at the given horizons on ``data``.
 
     For each horizon ``h``: ``obj_pos_mm`` (mean object position error after ``h`` steps, mm),
@@ -164,8 +197,13 @@ def rollout_errors(model, data: Transitions, horizons=(1, 10), max_windows: int 
     out = {}
     rng = np.random.default_rng(seed)
     dtype = next(model.parameters()).dtype if model is not None else torch.float64
-    obj_pts = [f for f in spec.fields if f.kind == "point" and f.name.endswith("_position")
-               and f.name not in ("ee_position", "base_position")]
+    obj_pts = [
+        f
+        for f in spec.fields
+        if f.kind == "point"
+        and f.name.endswith("_position")
+        and f.name not in ("ee_position", "base_position")
+    ]
     frames = [f for f in spec.fields if f.kind == "frame"]
     ee = spec["ee_position"] if "ee_position" in spec else None
     for h in horizons:
@@ -192,7 +230,9 @@ def rollout_errors(model, data: Transitions, horizons=(1, 10), max_windows: int 
                 e = torch.stack([(pred[:, f.slice] - true[:, f.slice]).norm(dim=-1) for f in obj_pts], 1)
                 rec[f"obj_pos_mm{sfx}"] = float(e.mean() * 1e3)
             if ee is not None:
-                rec[f"ee_pos_mm{sfx}"] = float((pred[:, ee.slice] - true[:, ee.slice]).norm(dim=-1).mean() * 1e3)
+                rec[f"ee_pos_mm{sfx}"] = float(
+                    (pred[:, ee.slice] - true[:, ee.slice]).norm(dim=-1).mean() * 1e3
+                )
             if frames:
                 angs = []
                 for f in frames:
