@@ -55,7 +55,9 @@ def resolve_geometry_spec(
     if isinstance(geometry_spec, dict):
         geometry_spec = GeometrySpec.from_dict(geometry_spec)
     if not isinstance(geometry_spec, GeometrySpec):
-        raise SpecError(f"geometry_spec must be a GeometrySpec (or its to_dict()), got {type(geometry_spec).__name__}")
+        raise SpecError(
+            f"geometry_spec must be a GeometrySpec (or its to_dict()), got {type(geometry_spec).__name__}"
+        )
     if not isinstance(observation_space, spaces.Dict):
         raise SpecError(
             f"equivariant policies expect a Dict observation with keys {list(obs_keys)}, got "
@@ -121,7 +123,8 @@ NET_KINDS = ("equivariant", "mlp")
 
 
 def net_class(net: str | type) -> type:
-    """``"equivariant"`` -> ``eqrobot.nn.EquivariantNet``, ``"mlp"`` -> ``eqrobot.nn.MLPNet``, a class -> itself."""
+    """``"equivariant"`` -> ``eqrobot.nn.EquivariantNet``, ``"mlp"`` -> ``eqrobot.nn.MLPNet``,
+    a class -> itself."""
     if isinstance(net, type):
         return net
     from eqrobot import nn as eqnn
@@ -154,7 +157,9 @@ def make_net(
     return net_class(net)(in_spec, out_spec, **kwargs)
 
 
-def actor_critic_arch(net_arch: list[int] | dict[str, list[int]] | None, default: list[int]) -> tuple[list, list]:
+def actor_critic_arch(
+    net_arch: list[int] | dict[str, list[int]] | None, default: list[int]
+) -> tuple[list, list]:
     """``(actor_arch, critic_arch)`` from an SB3 ``net_arch`` (list shared, or dict with pi and qf/vf)."""
     if net_arch is None:
         return list(default), list(default)
@@ -189,11 +194,19 @@ class InvariantCritic(SpecFeaturesMixin, BaseModel):
         normalize_images: bool = True,
         **_ignored: Any,
     ):
-        super().__init__(observation_space, action_space, features_extractor=features_extractor, normalize_images=normalize_images)
+        super().__init__(
+            observation_space,
+            action_space,
+            features_extractor=features_extractor,
+            normalize_images=normalize_images,
+        )
         self.share_features_extractor = share_features_extractor
         self.n_critics = n_critics
         self.q_in_spec = ArraySpec.concat(
-            {**{k: geometry_spec.parts()[k] for k in features_extractor.obs_keys}, "action": geometry_spec.action}
+            {
+                **{k: geometry_spec.parts()[k] for k in features_extractor.obs_keys},
+                "action": geometry_spec.action,
+            }
         )
         out = ArraySpec([("q", "scalar", 1)])
         self.q_networks: list[nn.Module] = []

@@ -133,7 +133,10 @@ class IsotropicGaussianDistribution(Distribution):
     def expand_log_std(self, log_std: torch.Tensor) -> torch.Tensor:
         """Per-component log-std ``(..., dim)`` from per-field parameters ``(..., n_std)``."""
         if log_std.shape[-1] != self.n_std:
-            raise ValueError(f"log_std has {log_std.shape[-1]} entries, the action spec needs {self.n_std} ({self.std_names})")
+            raise ValueError(
+                f"log_std has {log_std.shape[-1]} entries, "
+                f"the action spec needs {self.n_std} ({self.std_names})"
+            )
         return log_std.index_select(-1, self._index.to(log_std.device))
 
     def proba_distribution_net(self, *args, **kwargs):
@@ -142,7 +145,9 @@ class IsotropicGaussianDistribution(Distribution):
             "see eqrobot.policies.networks"
         )
 
-    def proba_distribution(self, mean_actions: torch.Tensor, log_std: torch.Tensor) -> IsotropicGaussianDistribution:
+    def proba_distribution(
+        self, mean_actions: torch.Tensor, log_std: torch.Tensor
+    ) -> IsotropicGaussianDistribution:
         full = self.expand_log_std(log_std)
         full = full.expand_as(mean_actions) if full.dim() < mean_actions.dim() else full
         self.mean_actions, self.log_std = mean_actions, log_std

@@ -31,7 +31,9 @@ def uniform_action(action_spec: ArraySpec, n: int, rng: np.random.Generator) -> 
 
 def action_spec_of(model) -> ArraySpec | None:
     """The action ArraySpec of a model's policy or observation space, or None."""
-    spec = getattr(model.policy, "geometry_spec", None) or getattr(model.observation_space, "geometry_spec", None)
+    spec = getattr(model.policy, "geometry_spec", None) or getattr(
+        model.observation_space, "geometry_spec", None
+    )
     return None if spec is None else spec.action
 
 
@@ -40,7 +42,11 @@ class IsotropicExplorationMixin:
 
     def _sample_action(self, learning_starts: int, action_noise=None, n_envs: int = 1):
         spec = action_spec_of(self)
-        if spec is None or not isinstance(self.action_space, spaces.Box) or spec.dim != self.action_space.shape[0]:
+        if (
+            spec is None
+            or not isinstance(self.action_space, spaces.Box)
+            or spec.dim != self.action_space.shape[0]
+        ):
             return super()._sample_action(learning_starts, action_noise, n_envs)
         if self.num_timesteps < learning_starts and not (self.use_sde and self.use_sde_at_warmup):
             unscaled_action = uniform_action(spec, n_envs, self.action_space.np_random)

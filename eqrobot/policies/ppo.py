@@ -5,10 +5,11 @@ says ``squash_output=True``, in which case it only applies ``unscale_action`` --
 eqrobot's ``Box(-1, 1)``. This policy always reports ``squash_output=True`` so that SB3 never clips a
 vector per component, and offers two ways of keeping actions sensible:
 
-* ``squash=False`` (default): an unbounded :class:`~eqrobot.policies.distributions.IsotropicGaussianDistribution`
-  (one state-independent log-std per vector field and per scalar entry, SB3's PPO default); the env
-  limits the displacement radially (``d / max(1, |d|)``) and clips the gripper scalar, exactly like
-  stock PPO relies on clipping, but equivariantly. Closed-form entropy.
+* ``squash=False`` (default): an unbounded
+  :class:`~eqrobot.policies.distributions.IsotropicGaussianDistribution` (one state-independent
+  log-std per vector field and per scalar entry, SB3's PPO default); the env limits the displacement
+  radially (``d / max(1, |d|)``) and clips the gripper scalar, the way stock PPO relies on clipping,
+  but equivariantly. Closed-form entropy.
 * ``squash=True``: the :class:`~eqrobot.policies.distributions.RadialSquashedGaussianDistribution`
   (actions inside the unit ball; ``entropy()`` is None, so PPO falls back to ``-log_prob``).
 
@@ -137,7 +138,9 @@ class EquivariantActorCriticPolicy(SpecFeaturesMixin, BasePolicy):
         return data
 
     def reset_noise(self, n_envs: int = 1) -> None:
-        raise ValueError("reset_noise() is only available with gSDE, which the equivariant policy does not use")
+        raise ValueError(
+            "reset_noise() is only available with gSDE, which the equivariant policy does not use"
+        )
 
     def _features(self, obs) -> torch.Tensor:
         return self.extract_features(obs, self.features_extractor)
@@ -155,7 +158,9 @@ class EquivariantActorCriticPolicy(SpecFeaturesMixin, BasePolicy):
             log_prob = dist.log_prob(actions)
         return actions, self.value_net(features), log_prob
 
-    def evaluate_actions(self, obs, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    def evaluate_actions(
+        self, obs, actions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         features = self._features(obs)
         dist = self._dist(features)
         return self.value_net(features), dist.log_prob(actions), dist.entropy()

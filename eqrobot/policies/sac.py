@@ -45,7 +45,9 @@ LOG_STD_FIELD = "__log_std__"
 
 def actor_out_spec(action_spec: ArraySpec, n_std: int) -> ArraySpec:
     """Action fields (means) followed by ``n_std`` invariant log-std scalars."""
-    return ArraySpec([(f.name, f.kind, f.size) for f in action_spec.fields] + [(LOG_STD_FIELD, "scalar", n_std)])
+    return ArraySpec(
+        [(f.name, f.kind, f.size) for f in action_spec.fields] + [(LOG_STD_FIELD, "scalar", n_std)]
+    )
 
 
 class EquivariantSACActor(SpecFeaturesMixin, BasePolicy):
@@ -82,7 +84,11 @@ class EquivariantSACActor(SpecFeaturesMixin, BasePolicy):
         self.action_dist = RadialSquashedGaussianDistribution(geometry_spec.action)
         self.action_dim = geometry_spec.action.dim
         self.net = make_net(
-            features_extractor.in_spec, actor_out_spec(geometry_spec.action, self.action_dist.n_std), net_arch, net, net_kwargs
+            features_extractor.in_spec,
+            actor_out_spec(geometry_spec.action, self.action_dist.n_std),
+            net_arch,
+            net,
+            net_kwargs,
         )
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
@@ -187,7 +193,12 @@ class EquivariantSACPolicy(SACPolicy):
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
-        data.update(geometry_spec=self.geometry_spec, net=self.net_kind, net_kwargs=self.net_kwargs, obs_keys=self.obs_keys)
+        data.update(
+            geometry_spec=self.geometry_spec,
+            net=self.net_kind,
+            net_kwargs=self.net_kwargs,
+            obs_keys=self.obs_keys,
+        )
         return data
 
     def _net_args(self) -> dict[str, Any]:

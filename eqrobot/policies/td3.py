@@ -147,7 +147,12 @@ class EquivariantTD3Policy(TD3Policy):
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
-        data.update(geometry_spec=self.geometry_spec, net=self.net_kind, net_kwargs=self.net_kwargs, obs_keys=self.obs_keys)
+        data.update(
+            geometry_spec=self.geometry_spec,
+            net=self.net_kind,
+            net_kwargs=self.net_kwargs,
+            obs_keys=self.obs_keys,
+        )
         return data
 
     def _net_args(self) -> dict[str, Any]:
@@ -172,7 +177,9 @@ class EquivariantTD3(IsotropicExplorationMixin, TD3):
     policy_aliases = {**TD3.policy_aliases, "EquivariantPolicy": EquivariantTD3Policy}
 
     def train(self, gradient_steps: int, batch_size: int = 100) -> None:
-        spec = getattr(self.policy, "geometry_spec", None) or getattr(self.observation_space, "geometry_spec", None)
+        spec = getattr(self.policy, "geometry_spec", None) or getattr(
+            self.observation_space, "geometry_spec", None
+        )
         if spec is None:
             return super().train(gradient_steps, batch_size)
         action_spec = spec.action
@@ -186,8 +193,12 @@ class EquivariantTD3(IsotropicExplorationMixin, TD3):
             with torch.no_grad():
                 noise = torch.randn_like(replay_data.actions) * self.target_policy_noise
                 noise = limit_norm(noise, action_spec, self.target_noise_clip)
-                next_actions = limit_action(self.actor_target(replay_data.next_observations) + noise, action_spec)
-                next_q_values = torch.cat(self.critic_target(replay_data.next_observations, next_actions), dim=1)
+                next_actions = limit_action(
+                    self.actor_target(replay_data.next_observations) + noise, action_spec
+                )
+                next_q_values = torch.cat(
+                    self.critic_target(replay_data.next_observations, next_actions), dim=1
+                )
                 next_q_values, _ = torch.min(next_q_values, dim=1, keepdim=True)
                 target_q_values = replay_data.rewards + (1 - replay_data.dones) * discounts * next_q_values
             current_q_values = self.critic(replay_data.observations, replay_data.actions)
@@ -197,7 +208,9 @@ class EquivariantTD3(IsotropicExplorationMixin, TD3):
             critic_loss.backward()
             self.critic.optimizer.step()
             if self._n_updates % self.policy_delay == 0:
-                actor_loss = -self.critic.q1_forward(replay_data.observations, self.actor(replay_data.observations)).mean()
+                actor_loss = -self.critic.q1_forward(
+                    replay_data.observations, self.actor(replay_data.observations)
+                ).mean()
                 actor_losses.append(actor_loss.item())
                 self.actor.optimizer.zero_grad()
                 actor_loss.backward()

@@ -34,7 +34,10 @@ def test_std_layout():
 def test_log_prob_rotation_invariant(cls):
     torch.manual_seed(0)
     d = cls(SPEC)
-    mean, log_std = torch.randn(64, SPEC.dim, dtype=torch.float64), 0.3 * torch.randn(64, 4, dtype=torch.float64)
+    mean, log_std = (
+        torch.randn(64, SPEC.dim, dtype=torch.float64),
+        0.3 * torch.randn(64, 4, dtype=torch.float64),
+    )
     actions, lp = d.log_prob_from_params(mean, log_std)
     R = rot(1)
     mean_r, actions_r = SPEC.transform(mean, R), SPEC.transform(actions, R)
@@ -53,8 +56,11 @@ def test_squashed_log_prob_matches_jacobian_and_inverse():
     torch.set_default_dtype(torch.float64)
     try:
         d = RadialSquashedGaussianDistribution(SPEC)
-        for u in [torch.randn(SPEC.dim) * 0.8, torch.tensor([1e-6, -2e-6, 0.0, 0.1, -0.2, 1e-7, 0.0, 0.0]),
-                  torch.tensor([2.5, 0.1, -1.0, 0.3, 1.7, -0.4, 2.0, 0.5])]:
+        for u in [
+            torch.randn(SPEC.dim) * 0.8,
+            torch.tensor([1e-6, -2e-6, 0.0, 0.1, -0.2, 1e-7, 0.0, 0.0]),
+            torch.tensor([2.5, 0.1, -1.0, 0.3, 1.7, -0.4, 2.0, 0.5]),
+        ]:
             J = torch.autograd.functional.jacobian(d.squash, u)
             assert abs(torch.logdet(J).item() - d.log_det_jacobian(u).item()) < 1e-9
             torch.testing.assert_close(d.unsquash(d.squash(u)), u, rtol=1e-7, atol=1e-9)
@@ -70,8 +76,10 @@ def test_squashed_log_prob_matches_jacobian_and_inverse():
 
 def test_squash_stable_float32():
     d = RadialSquashedGaussianDistribution(SPEC)
-    u = torch.tensor([[0.0, 0.0, 0.0, 0.0, 30.0, 1e-8, 0.0, 0.0], [40.0, -40.0, 10.0, -25.0, 0.1, 0, 0, 1e-3]],
-                     requires_grad=True)
+    u = torch.tensor(
+        [[0.0, 0.0, 0.0, 0.0, 30.0, 1e-8, 0.0, 0.0], [40.0, -40.0, 10.0, -25.0, 0.1, 0, 0, 1e-3]],
+        requires_grad=True,
+    )
     a = d.squash(u)
     ldj = d.log_det_jacobian(u)
     (a.sum() + ldj.sum()).backward()

@@ -90,7 +90,7 @@ def test_sac_actor_and_critics(models, toy_spec, seed, scale):
     close(g_a, act.transform(a, R))
 
     for critic in (policy.critic, policy.critic_target):
-        for q, g_q in zip(critic(obs, actions), critic(g_obs, g_actions)):
+        for q, g_q in zip(critic(obs, actions), critic(g_obs, g_actions), strict=True):
             close(g_q, q)
     close(policy.critic.q1_forward(g_obs, g_actions), policy.critic.q1_forward(obs, actions))
 
@@ -108,7 +108,7 @@ def test_td3_actor_and_critics(models, toy_spec, seed, scale):
         close(actor(g_obs), act.transform(a, R))
         assert (torch.linalg.vector_norm(a[:, :3], dim=-1) < 1).all()
     a = act.transform(torch.randn(32, act.dim, dtype=torch.float64), torch.eye(3, dtype=torch.float64))
-    for q, g_q in zip(policy.critic(obs, a), policy.critic(g_obs, act.transform(a, R))):
+    for q, g_q in zip(policy.critic(obs, a), policy.critic(g_obs, act.transform(a, R)), strict=True):
         close(g_q, q)
 
 
@@ -131,14 +131,19 @@ def test_ppo_policy(models, toy_spec, key, seed, scale):
     close(log_prob2, log_prob, 1e-5 if key == "ppo_squash" else 1e-9)
     if entropy is not None:
         close(g_entropy, entropy)
-    close(policy._predict(g_obs, deterministic=True), act.transform(policy._predict(obs, deterministic=True), R))
+    close(
+        policy._predict(g_obs, deterministic=True), act.transform(policy._predict(obs, deterministic=True), R)
+    )
 
 
 def test_predict_float32_single_and_batched(models, toy_spec):
     env, built = models
     rng = np.random.default_rng(0)
     obs, _ = env.reset(seed=0)
-    batch = {k: np.stack([v + rng.normal(size=v.shape).astype(np.float32) * 0.1 for _ in range(5)]) for k, v in obs.items()}
+    batch = {
+        k: np.stack([v + rng.normal(size=v.shape).astype(np.float32) * 0.1 for _ in range(5)])
+        for k, v in obs.items()
+    }
     R = random_rotation(rng).astype(np.float32)
     t = (rng.normal(size=3) * 10).astype(np.float32)
     g_batch = {k: v.astype(np.float32) for k, v in toy_spec.transform_obs(batch, R, t).items()}
@@ -176,8 +181,14 @@ def test_bad_spaces_fail_clearly(toy_env, toy_spec):
     model = SAC("EquivariantPolicy", env, policy_kwargs={"geometry_spec": toy_spec})
     assert model.policy.geometry_spec == toy_spec
     with pytest.raises(SpecError, match="desired_goal"):
-        SAC("EquivariantPolicy", env, policy_kwargs={"geometry_spec": toy_spec, "obs_keys": ("observation", "goal")})
-    bad = type(toy_spec)(toy_spec.achieved_goal, toy_spec.achieved_goal, toy_spec.desired_goal, toy_spec.action)
+        SAC(
+            "EquivariantPolicy",
+            env,
+            policy_kwargs={"geometry_spec": toy_spec, "obs_keys": ("observation", "goal")},
+        )
+    bad = type(toy_spec)(
+        toy_spec.achieved_goal, toy_spec.achieved_goal, toy_spec.desired_goal, toy_spec.action
+    )
     with pytest.raises(SpecError, match="observation"):
         PPO("EquivariantPolicy", env, policy_kwargs={"geometry_spec": bad})
     with pytest.raises(ValueError, match="unknown net"):

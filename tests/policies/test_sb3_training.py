@@ -17,8 +17,11 @@ from eqrobot.policies import (
 SMALL = {"net_arch": [32, 32]}  # SB3 mutates policy_kwargs: always pass a copy
 OFF = dict(learning_starts=100, batch_size=64, buffer_size=2000)
 CASES = {
-    "sac_her": (SAC, EquivariantSACPolicy, dict(OFF, replay_buffer_class=HerReplayBuffer,
-                                                replay_buffer_kwargs={"n_sampled_goal": 4})),
+    "sac_her": (
+        SAC,
+        EquivariantSACPolicy,
+        dict(OFF, replay_buffer_class=HerReplayBuffer, replay_buffer_kwargs={"n_sampled_goal": 4}),
+    ),
     "sac": (EquivariantSAC, EquivariantSACPolicy, OFF),
     "td3": (EquivariantTD3, EquivariantTD3Policy, dict(OFF, train_freq=2, gradient_steps=1)),
     "ppo": (PPO, EquivariantActorCriticPolicy, dict(n_steps=100, batch_size=50, n_epochs=2)),
@@ -33,7 +36,9 @@ def test_train_save_load(name, toy_env, tmp_path):
     before = [p.detach().clone() for p in model.policy.parameters()]
     model.learn(300)
     assert model.num_timesteps == 300
-    assert any((p - b).abs().max() > 0 for p, b in zip(model.policy.parameters(), before)), "no parameter moved"
+    assert any((p - b).abs().max() > 0 for p, b in zip(model.policy.parameters(), before, strict=True)), (
+        "no parameter moved"
+    )
     assert all(torch.isfinite(p).all() for p in model.policy.parameters())
 
     path = tmp_path / f"{name}.zip"
