@@ -41,6 +41,37 @@ def geodesic_angle(frame_a, frame_b):
     return np.arccos(np.clip(cos, -1.0, 1.0))
 
 
+def make_geometry_spec(task: str | Task, control_yaw: bool | None = None) -> GeometrySpec:
+    """The geometry spec of a task's env without building a simulator."""
+    if isinstance(task, str):
+        if task not in TASKS:
+            raise ValueError(f"unknown task {task!r}; choose one of {list(TASKS)}")
+        task = TASKS[task]()
+    control_yaw = task.control_yaw if control_yaw is None else bool(control_yaw)
+    obs_fields = [
+        ("gravity_direction", "vector"),
+        ("base_position", "point"),
+        ("ee_position", "point"),
+        ("ee_velocity", "vector"),
+        ("gripper_width", "scalar", 1),
+    ]
+    if control_yaw:
+        obs_fields.append(("ee_orientation", "frame"))
+    for spec in task.objects:
+        name = spec.name
+        obs_fields += [
+            (f"{name}_position", "point"),
+            (f"{name}_orientation", "frame"),
+            (f"{name}_linear_velocity", "vector"),
+            (f"{name}_angular_velocity", "pseudovector"),
+        ]
+    goal_spec = ArraySpec(task.goal_fields)
+    act_fields = [("ee_displacement", "vector"), ("gripper", "scalar", 1)]
+    if control_yaw:
+        act_fields.append(("yaw_rate", "scalar", 1))
+    return GeometrySpec(ArraySpec(obs_fields), goal_spec, goal_spec, ArraySpec(act_fields))
+
+
 class RobotTaskEnv(gym.Env):
     """A Panda on a round table doing one :class:`~eqrobot.envs.tasks.Task`.
 
@@ -162,28 +193,9 @@ class RobotTaskEnv(gym.Env):
         self._initial_state = self.sim.save_state()
 
         # --- spaces and geometry spec ---
-        obs_fields = [
-            ("gravity_direction", "vector"),
-            ("base_position", "point"),
-            ("ee_position", "point"),
-            ("ee_velocity", "vector"),
-            ("gripper_width", "scalar", 1),
-        ]
-        if self.control_yaw:
-            obs_fields.append(("ee_orientation", "frame"))
-        for name, _, _ in self._objects:
-            obs_fields += [
-                (f"{name}_position", "point"),
-                (f"{name}_orientation", "frame"),
-                (f"{name}_linear_velocity", "vector"),
-                (f"{name}_angular_velocity", "pseudovector"),
-            ]
-        obs_spec = ArraySpec(obs_fields)
-        goal_spec = ArraySpec(task.goal_fields)
-        act_fields = [("ee_displacement", "vector"), ("gripper", "scalar", 1)]
-        if self.control_yaw:
-            act_fields.append(("yaw_rate", "scalar", 1))
-        self.geometry_spec = GeometrySpec(obs_spec, goal_spec, goal_spec, ArraySpec(act_fields))
+        self.geometry_spec = make_geometry_spec(task, self.control_yaw)
+        obs_spec = self.geometry_spec.observation
+        goal_spec = self.geometry_spec.desired_goal
         self._ag_index = np.concatenate(
             [np.arange(obs_spec[f.name].start, obs_spec[f.name].start + f.size) for f in goal_spec.fields]
         )

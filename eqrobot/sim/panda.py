@@ -3,8 +3,8 @@
 Control: a world-frame end-effector displacement limited by its *norm* (``d -> d / max(1, |d|)``,
 times ``max_step`` metres), a gripper scalar, and optionally a yaw rate about the up axis. The
 grasp orientation is "pointing along gravity" with a yaw held by the controller (it starts at the
-task rotation, so it follows both symmetry groups); IK is bounded (few iterations) and uses the
-arm's joint limits with rest poses taken from the initial configuration.
+task rotation, so it follows both symmetry groups); IK is one damped-least-squares step per
+control step (resolved rate) with a null-space pull to the initial configuration.
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ class Panda:
         max_gripper_step: change of the finger-width target per unit gripper action (panda-gym: 0.2).
         control_yaw: add a yaw-rate action (rotate the grasp about the up axis).
         max_yaw_step: yaw change in radians per control step at yaw action 1.
-        ik_iterations: IK iterations per control step (bounded for speed).
         min_height: lowest end-effector height above the table top the controller will target.
     """
 
@@ -48,25 +47,44 @@ class Panda:
         max_gripper_step: float = 0.2,
         control_yaw: bool = False,
         max_yaw_step: float = 0.25,
-        ik_iterations: int = 5,
-        min_height: float = 0.0,
+        min_height: float = 0.015,
     ) -> None:
         self.sim = sim
         self.max_step = float(max_step)
         self.max_gripper_step = float(max_gripper_step)
         self.control_yaw = bool(control_yaw)
         self.max_yaw_step = float(max_yaw_step)
-        self.ik_iterations = int(ik_iterations)
         self.min_height = float(min_height)
         self.body = sim.load_urdf("panda", "franka_panda/panda.urdf", useFixedBase=True)
         bc = sim.client
         for j in FINGER_JOINTS:
             bc.changeDynamics(self.body, j, lateralFriction=1.0, spinningFriction=0.001)
+        # couple the fingers (as the real gripper's mimic joint): a held object stays centred
+        c = bc.createConstraint(
+            self.body,
+            FINGER_JOINTS[0],
+            self.body,
+            FINGER_JOINTS[1],
+            bc.JOINT_GEAR,
+            (1, 0, 0),
+            (0, 0, 0),
+            (0, 0, 0),
+        )
+        bc.changeConstraint(c, gearRatio=-1, erp=0.1, maxForce=50)
         self._bc = bc
         self._ranges = [u - lo for lo, u in zip(LOWER, UPPER, strict=True)]
         self._forces = list(JOINT_FORCES)
+        # PyBullet's position motor removes a fraction kp of the error per physics step; choose kp so
+        # that one control period tracks like panda-gym's (kp 0.1 over 20 substeps): 88% of the error.
+        kp = 1.0 - 0.9 ** (20.0 / sim.n_substeps)
+        self._gains = [kp] * len(CONTROLLED_JOINTS)
         self._pos_control = bc.POSITION_CONTROL
         self.yaw = 0.0
+        self._zeros9 = [0.0] * len(CONTROLLED_JOINTS)
+        self._damping = 1e-3  # about (3 cm)^2 damping of the least-squares step
+        self._null_gain = 0.1
+        self._lower, self._upper = np.array(LOWER), np.array(UPPER)
+        self._stale = True
         self.reset(np.eye(3), np.zeros(3), 0.0)
 
     # --- reset --------------------------------------------------------------------------
@@ -84,18 +102,25 @@ class Panda:
         arm = list(NEUTRAL_ARM)
         arm[0] += float(joint1_offset)
         self.rest_poses = arm + [0.0, 0.0]
+        self._rest7 = np.array(arm)
         half = min(max(float(finger_width), 0.0), 2 * MAX_FINGER) / 2
         q = arm + [half, half]
         for j, v in zip(CONTROLLED_JOINTS, q, strict=True):
             bc.resetJointState(self.body, j, v, 0.0)
         bc.setJointMotorControlArray(
-            self.body, CONTROLLED_JOINTS, self._pos_control, targetPositions=q, forces=self._forces
+            self.body,
+            CONTROLLED_JOINTS,
+            self._pos_control,
+            targetPositions=q,
+            forces=self._forces,
+            positionGains=self._gains,
         )
         # grasp: pointing down (along gravity), yaw = task rotation (the arm's own yaw at rest)
         self.yaw = float(joint1_offset)
         self.up = base_rotation[:, 2].copy()
         self._base_grasp = base_rotation @ rot_x(math.pi)  # z axis along gravity
         self._update_grasp_quat()
+        self._stale = True
 
     def _update_grasp_quat(self) -> None:
         # yaw about the up axis: R_base Rz(yaw) Rx(pi)
@@ -104,9 +129,15 @@ class Panda:
 
     # --- control ------------------------------------------------------------------------
     def apply_action(self, displacement, gripper: float, yaw_rate: float = 0.0) -> None:
-        """Set joint targets for one control step. ``displacement`` is a world-frame 3-vector."""
-        bc = self._bc
-        ee_pos, width = self.read_ee_position_and_width()
+        """Set joint targets for one control step. ``displacement`` is a world-frame 3-vector.
+
+        Resolved-rate IK: one damped-least-squares step on the 6-D pose error (position + grasp
+        orientation) from PyBullet's Jacobian, with a null-space pull to the rest pose. Exact to first
+        order for the <= 5 cm steps used here; the next step re-linearises from the measured state.
+        """
+        if self._stale:
+            self.read()
+        ee_pos, R_cur, q = self._ee_pos, self._ee_rot, self._q
         d = np.asarray(displacement, dtype=np.float64)
         n = math.sqrt(float(d @ d))
         scale = self.max_step / n if n > 1.0 else self.max_step
@@ -120,43 +151,58 @@ class Panda:
             if yaw_rate != 0.0:
                 self.yaw += yaw_rate * self.max_yaw_step
                 self._update_grasp_quat()
-        joints = bc.calculateInverseKinematics(
-            self.body,
-            EE_LINK,
-            target.tolist(),
-            self._grasp_quat,
-            lowerLimits=LOWER,
-            upperLimits=UPPER,
-            jointRanges=self._ranges,
-            restPoses=self.rest_poses,
-            maxNumIterations=self.ik_iterations,
-            residualThreshold=1e-4,
+        R_tgt = self._grasp_rotation
+        err = np.empty(6)
+        err[:3] = target - ee_pos
+        err[3:] = 0.5 * (
+            np.cross(R_cur[:, 0], R_tgt[:, 0])
+            + np.cross(R_cur[:, 1], R_tgt[:, 1])
+            + np.cross(R_cur[:, 2], R_tgt[:, 2])
         )
+        jl, ja = self._bc.calculateJacobian(
+            self.body, EE_LINK, (0.0, 0.0, 0.0), q, self._zeros9, self._zeros9
+        )
+        J = np.empty((6, 7))
+        J[:3] = np.asarray(jl)[:, :7]
+        J[3:] = np.asarray(ja)[:, :7]
+        JJt = J @ J.T
+        JJt[np.diag_indices(6)] += self._damping
+        J_pinv = J.T @ np.linalg.inv(JJt)
+        q7 = np.asarray(q[:7])
+        dq = J_pinv @ err
+        pull = self._null_gain * (self._rest7 - q7)
+        dq += pull - J_pinv @ (J @ pull)
+        q_new = np.minimum(np.maximum(q7 + dq, self._lower), self._upper)
         g = min(max(float(gripper), -1.0), 1.0)
-        w = min(max(width + g * self.max_gripper_step, 0.0), 2 * MAX_FINGER) / 2
-        bc.setJointMotorControlArray(
+        w = min(max(self._width + g * self.max_gripper_step, 0.0), 2 * MAX_FINGER) / 2
+        self._bc.setJointMotorControlArray(
             self.body,
             CONTROLLED_JOINTS,
             self._pos_control,
-            targetPositions=(*joints[:7], w, w),
+            targetPositions=(*q_new.tolist(), w, w),
             forces=self._forces,
+            positionGains=self._gains,
         )
+        self._stale = True
 
     # --- readings -----------------------------------------------------------------------
-    def read_ee_position_and_width(self) -> tuple[np.ndarray, float]:
-        bc = self._bc
-        pos = bc.getLinkState(self.body, EE_LINK, computeForwardKinematics=1)[4]
-        s = bc.getJointStates(self.body, FINGER_JOINTS)
-        return np.array(pos), s[0][0] + s[1][0]
-
     def read(self) -> tuple:
-        """Flat tuple: ee position (3), ee velocity (3), finger width (1) [, ee frame columns (9)]."""
+        """Flat tuple: ee position (3), ee velocity (3), finger width (1) [, ee frame columns (9)].
+
+        Also caches the pose and joint positions that the next :meth:`apply_action` linearises at.
+        """
         bc = self._bc
         ls = bc.getLinkState(self.body, EE_LINK, computeLinkVelocity=1, computeForwardKinematics=1)
-        s = bc.getJointStates(self.body, FINGER_JOINTS)
-        out = (*ls[4], *ls[6], s[0][0] + s[1][0])
+        js = bc.getJointStates(self.body, CONTROLLED_JOINTS)
+        q = tuple(s[0] for s in js)
+        m = bc.getMatrixFromQuaternion(ls[5])
+        self._q = q
+        self._width = q[7] + q[8]
+        self._ee_pos = np.array(ls[4])
+        self._ee_rot = np.array(m).reshape(3, 3)
+        self._stale = False
+        out = (*ls[4], *ls[6], self._width)
         if self.control_yaw:
-            m = bc.getMatrixFromQuaternion(ls[5])
             out = out + tuple(m[i] for i in FRAME_FROM_ROW_MAJOR)
         return out
 
