@@ -62,10 +62,18 @@ class OraclePolicy:
         task: task name; inferred from the env, or from the spec's goal fields (an ``object_position``
             goal without orientation gets the pick-and-place oracle, which also solves Push).
         max_step, max_yaw_step: the robot's action scales (read from the env when given one).
+        push_strategy: for Push, ``"grasp"`` (default: grasp the cube and slide/carry it to the goal;
+            eqrobot's Push does not block the gripper; >= 95% success) or ``"push"`` (closed-hand
+            pushing only; about 80% success in 50 steps).
     """
 
     def __init__(
-        self, env_or_spec, task: str | None = None, max_step: float = 0.05, max_yaw_step: float = 0.25
+        self,
+        env_or_spec,
+        task: str | None = None,
+        max_step: float = 0.05,
+        max_yaw_step: float = 0.25,
+        push_strategy: str = "grasp",
     ):
         if isinstance(env_or_spec, GeometrySpec):
             spec = env_or_spec
@@ -90,6 +98,8 @@ class OraclePolicy:
                 task = "PickAndPlace"
         if task not in TASKS:
             raise ValueError(f"unknown task {task!r}; choose one of {list(TASKS)}")
+        if push_strategy not in ("grasp", "push"):
+            raise ValueError(f"push_strategy must be 'grasp' or 'push', got {push_strategy!r}")
         self.spec = spec
         self.task = task
         self.max_step = float(max_step)
@@ -97,7 +107,7 @@ class OraclePolicy:
         self.control_yaw = "yaw_rate" in spec.action
         self._act = {
             "Reach": self._reach,
-            "Push": self._push,
+            "Push": self._push if push_strategy == "push" else self._pick_and_place,
             "PickAndPlace": self._pick_and_place,
             "Stack": self._stack,
             "Rotate": self._rotate,
