@@ -163,8 +163,10 @@ class Panda:
             self.body, EE_LINK, (0.0, 0.0, 0.0), q, self._zeros9, self._zeros9
         )
         J = np.empty((6, 7))
-        J[:3] = np.asarray(jl)[:, :7]
-        J[3:] = np.asarray(ja)[:, :7]
+        # PyBullet returns the Jacobian of a fixed-base body in its BASE frame: rotate it to the world
+        # frame, or IK steps are wrong (and not equivariant) whenever the base is rotated.
+        J[:3] = self.base_rotation @ np.asarray(jl)[:, :7]
+        J[3:] = self.base_rotation @ np.asarray(ja)[:, :7]
         JJt = J @ J.T
         JJt[np.diag_indices(6)] += self._damping
         J_pinv = J.T @ np.linalg.inv(JJt)
