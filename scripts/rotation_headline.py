@@ -1,0 +1,373 @@
+#!/usr/bin/env python
+"""Headline result: train in the canonical scene only, test in rotated scenes.
+
+Trains equivariant and MLP SAC(+HER) on Push and PickAndPlace with task rotation fixed at 0 (via
+``eqrobot.rl.train``), evaluates every trained policy (and the scripted oracle, for reference) on
+every split of ``eqrobot.rl.rotation``, measures the simulator's own equivariance gap on the same
+layouts, and writes
+
+- ``docs/rotation_headline.json`` (per task: runs, per-bin tables, retention, sim gap, timings),
+- ``docs/rotation_headline_<Task>.png`` (polar plot: success vs task rotation, one curve per policy),
+- ``docs/rotation_headline.md`` (the printed tables),
+
+and prints the tables, the headline check (the equivariant policy keeps >= 0.95x its canonical
+success in every reachable so2-sweep bin and on so3-world) and the sim-gap figures.
+
+Usage::
+
+    python scripts/rotation_headline.py            # full run, about an hour on two cores
+    python scripts/rotation_headline.py --quick    # smoke run, a few minutes; writes under runs/
+    python scripts/rotation_headline.py --reuse    # evaluate existing runs without training
+
+Training runs go to ``runs/rotation_headline/<Task>_<policy>``; ``--jobs 2`` trains two at a time
+(one per core). ``--checkpoints-dir`` copies each trained ``model.zip`` there when it is small.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+TASK_IDS = {"Push": "eqrobot/Push-v0", "PickAndPlace": "eqrobot/PickAndPlace-v0"}
+RETENTION_GOAL = 0.95
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
+    )
+    p.add_argument("--tasks", default="Push,PickAndPlace", help="comma-separated: Push, PickAndPlace")
+    p.add_argument("--policies", default="equivariant,mlp", help="comma-separated network kinds to train")
+    p.add_argument(
+        "--algo", default="sac", help="training algorithm (HER is used for goal envs by the presets)"
+    )
+    p.add_argument(
+        "--steps", type=int, default=None, help="env steps per training run (default: the preset's)"
+    )
+    p.add_argument(
+        "--demos", type=int, default=None, help="oracle demo episodes in the replay buffer (default: preset)"
+    )
+    p.add_argument("--episodes", type=int, default=10, help="evaluation episodes per bin")
+    p.add_argument("--splits", default="all", help="splits to evaluate ('all' or comma-separated)")
+    p.add_argument("--seed", type=int, default=0, help="training seed and evaluation seed block")
+    p.add_argument("--jobs", type=int, default=2, help="training runs in parallel (one per core)")
+    p.add_argument("--n-envs", type=int, default=1, help="evaluation envs in parallel")
+    p.add_argument(
+        "--no-oracle", action="store_true", help="do not evaluate the scripted oracle for reference"
+    )
+    p.add_argument(
+        "--sim-gap-episodes", type=int, default=3, help="episodes for the simulator-gap measurement"
+    )
+    p.add_argument(
+        "--runs-dir", default=None, help="training run folders (default runs/rotation_headline[_quick])"
+    )
+    p.add_argument("--reuse", action="store_true", help="reuse run folders that already hold a model.zip")
+    p.add_argument(
+        "--out-dir",
+        default=None,
+        help="where the JSON/PNG/MD go (default docs/, or the runs dir with --quick)",
+    )
+    p.add_argument(
+        "--checkpoints-dir", default=None, help="copy each model.zip here (as <Task>_<policy>.zip) if small"
+    )
+    p.add_argument("--max-checkpoint-mb", type=float, default=5.0)
+    p.add_argument("--quick", action="store_true", help="smoke run: tiny training, 1 episode per bin")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.steps = args.steps or 300
+        args.demos = 0 if args.demos is None else args.demos
+        args.episodes = 1
+        args.sim_gap_episodes = min(args.sim_gap_episodes, 1)
+    args.runs_dir = Path(
+        args.runs_dir or ("runs/rotation_headline_quick" if args.quick else "runs/rotation_headline")
+    )
+    args.out_dir = Path(args.out_dir or (args.runs_dir if args.quick else "docs"))
+    args.tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    bad = [t for t in args.tasks if t not in TASK_IDS]
+    if bad:
+        p.error(f"unknown task(s) {bad}; choose from {list(TASK_IDS)}")
+    args.policies = [x.strip() for x in args.policies.split(",") if x.strip()]
+    return args
+
+
+# ---------------------------------------------------------------------------------------------
+# training (one process per run, so two runs use the two cores)
+# ---------------------------------------------------------------------------------------------
+def _train_job(job: dict) -> dict:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import torch
+
+    torch.set_num_threads(1)
+    from eqrobot.rl.config import TrainConfig
+    from eqrobot.rl.train import train
+
+    fields = set(TrainConfig.__dataclass_fields__)
+    kwargs = {
+        "env_id": job["env_id"],
+        "algo": job["algo"],
+        "policy": job["policy"],
+        "seed": job["seed"],
+        "task_rotation_range": 0.0,  # canonical split only
+    }
+    if job["steps"] is not None:
+        kwargs["total_steps"] = job["steps"]
+    if job["demos"] is not None:
+        kwargs["demos"] = job["demos"]
+    kwargs["run_dir"] = job["run_dir"]
+    aliases = {
+        "env_id": ("env_id", "env"),
+        "total_steps": ("total_steps", "steps", "total_timesteps"),
+        "task_rotation_range": ("task_rotation_range", "rotation_range", "rotation_range_deg"),
+        "run_dir": ("run_dir", "out_dir", "output_dir"),
+        "algo": ("algo",),
+        "policy": ("policy",),
+        "seed": ("seed",),
+        "demos": ("demos",),
+    }
+    cfg = {}
+    for key, value in kwargs.items():
+        name = next((a for a in aliases[key] if a in fields), None)
+        if name is None:
+            if key in ("task_rotation_range",) and value == 0.0:
+                continue  # the default is canonical
+            raise RuntimeError(f"TrainConfig has no field for {key!r}; fields are {sorted(fields)}")
+        cfg[name] = value
+    t0 = time.time()
+    run_dir = train(TrainConfig(**cfg))
+    return {
+        **job,
+        "run_dir": str(run_dir),
+        "train_s": time.time() - t0,
+        "config": {k: str(v) for k, v in cfg.items()},
+    }
+
+
+def train_all(args) -> dict[tuple[str, str], dict]:
+    jobs, done = [], {}
+    for task in args.tasks:
+        for pol in args.policies:
+            run_dir = args.runs_dir / f"{task}_{pol}"
+            if args.reuse and (run_dir / "model.zip").exists():
+                print(f"reusing {run_dir}")
+                done[(task, pol)] = {"task": task, "policy": pol, "run_dir": str(run_dir), "train_s": None}
+                continue
+            jobs.append(
+                {
+                    "task": task,
+                    "env_id": TASK_IDS[task],
+                    "policy": pol,
+                    "algo": args.algo,
+                    "seed": args.seed,
+                    "steps": args.steps,
+                    "demos": args.demos,
+                    "run_dir": str(run_dir),
+                }
+            )
+    if jobs:
+        print(
+            f"training {len(jobs)} runs, {args.jobs} at a time: "
+            + ", ".join(f"{j['task']}/{j['policy']}" for j in jobs)
+        )
+        if args.jobs > 1 and len(jobs) > 1:
+            with mp.get_context("spawn").Pool(min(args.jobs, len(jobs))) as pool:
+                results = pool.map(_train_job, jobs, chunksize=1)
+        else:
+            results = [_train_job(j) for j in jobs]
+        for r in results:
+            print(f"  trained {r['task']}/{r['policy']} in {r['train_s']:.0f} s -> {r['run_dir']}")
+            done[(r["task"], r["policy"])] = r
+    return done
+
+
+# ---------------------------------------------------------------------------------------------
+# evaluation
+# ---------------------------------------------------------------------------------------------
+def headline_check(result, policy: str) -> dict:
+    """Retention of ``policy`` in every reachable so2-sweep bin and on so3-world vs canonical."""
+    out: dict = {"policy": policy, "goal": RETENTION_GOAL}
+    canon = (
+        result.overall(policy, "canonical", reachable_only=False).success_rate
+        if "canonical" in result.splits
+        else None
+    )
+    out["canonical_success"] = canon
+    if not canon:
+        out["verdict"] = "n/a (canonical success is 0 or not evaluated)"
+        return out
+    if "so2-sweep" in result.splits:
+        ret = {
+            c.label: c.success_rate / canon
+            for c in result.cells(policy, "so2-sweep")
+            if c.reachable and not c.empty
+        }
+        worst = min(ret, key=ret.get)
+        out["so2_sweep_min_retention"] = ret[worst]
+        out["so2_sweep_worst_bin"] = worst
+        out["so2_sweep_ok"] = ret[worst] >= RETENTION_GOAL
+    if "so3-world" in result.splits:
+        s = result.overall(policy, "so3-world").success_rate
+        out["so3_world_retention"] = s / canon
+        out["so3_world_ok"] = s / canon >= RETENTION_GOAL
+    oks = [v for k, v in out.items() if k.endswith("_ok")]
+    out["verdict"] = "PASS" if oks and all(oks) else "FAIL"
+    return out
+
+
+def _fmt(x, spec=".2f"):
+    return "n/a" if x is None else format(x, spec)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import torch
+
+    torch.set_num_threads(1)
+    from eqrobot.rl.rotation import evaluate_rotation, format_gap, load_policy, simulator_equivariance_gap
+
+    t_start = time.time()
+    args.runs_dir.mkdir(parents=True, exist_ok=True)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    runs = train_all(args)
+    t_train = time.time() - t_start
+
+    report: dict = {
+        "script": "scripts/rotation_headline.py",
+        "argv": sys.argv[1:] if argv is None else list(argv),
+        "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "tasks": {},
+    }
+    md_parts = []
+    for task in args.tasks:
+        env_id = TASK_IDS[task]
+        policies = {pol: load_policy(runs[(task, pol)]["run_dir"], env_id) for pol in args.policies}
+        if not args.no_oracle:
+            policies["oracle"] = load_policy("oracle", env_id)
+        t0 = time.time()
+        result = evaluate_rotation(
+            policies,
+            env_id,
+            split=args.splits,
+            episodes_per_bin=args.episodes,
+            n_envs=args.n_envs,
+            seed=args.seed,
+        )
+        t_eval = time.time() - t0
+        result.to_json(args.runs_dir / f"rotation_{task}.json")  # full, with every episode
+        png = result.plot_polar(
+            args.out_dir / f"rotation_headline_{task}.png",
+            title=f"{task}: trained at task rotation 0 only ({args.episodes} episodes per bin)",
+        )
+        t0 = time.time()
+        gaps = {
+            pol: simulator_equivariance_gap(
+                env_id, policies[pol], episodes=args.sim_gap_episodes, seed=args.seed
+            )
+            for pol in policies
+        }
+        first = args.policies[0]
+        gaps[f"{first} (world SE(3))"] = simulator_equivariance_gap(
+            env_id,
+            policies[first],
+            angles_deg=(60.0, 120.0, 180.0),
+            episodes=args.sim_gap_episodes,
+            seed=args.seed,
+            group="world",
+        )
+        t_gap = time.time() - t0
+        checks = {pol: headline_check(result, pol) for pol in policies}
+        ckpts = {}
+        if args.checkpoints_dir:
+            for pol in args.policies:
+                src = Path(runs[(task, pol)]["run_dir"]) / "model.zip"
+                mb = src.stat().st_size / 2**20
+                if mb <= args.max_checkpoint_mb:
+                    dst = Path(args.checkpoints_dir) / f"{task}_{pol}.zip"
+                    dst.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(src, dst)
+                    ckpts[pol] = {"path": str(dst), "mb": round(mb, 2)}
+                else:
+                    ckpts[pol] = {"path": None, "mb": round(mb, 2), "note": "too large, not copied"}
+        d = result.to_dict()
+        d.pop("episodes")  # the full per-episode record lives in the runs folder
+        report["tasks"][task] = {
+            "env_id": env_id,
+            "runs": {
+                pol: {k: v for k, v in runs[(task, pol)].items() if k in ("run_dir", "train_s", "config")}
+                for pol in args.policies
+            },
+            "rotation": d,
+            "retention_so2_sweep": {pol: result.retention(pol, "so2-sweep") for pol in policies}
+            if "so2-sweep" in result.splits
+            else {},
+            "headline": checks,
+            "sim_gap": {k: {kk: vv for kk, vv in g.items() if kk != "rows"} for k, g in gaps.items()},
+            "checkpoints": ckpts,
+            "plot": str(png),
+            "timing_s": {"eval": t_eval, "sim_gap": t_gap},
+        }
+        lines = [
+            f"## {task} ({env_id})",
+            "",
+            result.to_markdown(),
+            "",
+            "Headline check (retention vs canonical):",
+            "",
+        ]
+        for pol, c in checks.items():
+            lines.append(
+                f"- {pol}: canonical {_fmt(c.get('canonical_success'))}, worst so2-sweep bin "
+                f"{c.get('so2_sweep_worst_bin', 'n/a')} retention {_fmt(c.get('so2_sweep_min_retention'))}, "
+                f"so3-world retention {_fmt(c.get('so3_world_retention'))} -> {c['verdict']}"
+            )
+        lines += ["", "Simulator equivariance gap (same layouts):", ""]
+        for name, g in gaps.items():
+            lines.append(f"- {name}: " + format_gap(g).replace("\n", "\n  "))
+        md = "\n".join(lines) + "\n"
+        print("\n" + md, flush=True)
+        md_parts.append(md)
+
+    report["timing_s"] = {"train": t_train, "total": time.time() - t_start}
+    out_json = args.out_dir / "rotation_headline.json"
+    tmp = out_json.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(_clean(report), indent=1, allow_nan=False))
+    os.replace(tmp, out_json)
+    (args.out_dir / "rotation_headline.md").write_text(
+        "# Rotation generalization headline (written by scripts/rotation_headline.py)\n\n"
+        + "\n".join(md_parts)
+    )
+    print(
+        f"wrote {out_json}, {args.out_dir / 'rotation_headline.md'} and the polar plots "
+        f"(train {t_train:.0f} s, total {time.time() - t_start:.0f} s)"
+    )
+    return 0
+
+
+def _clean(x):
+    import math
+
+    import numpy as np
+
+    if isinstance(x, dict):
+        return {str(k): _clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return _clean(x.tolist())
+    if isinstance(x, (float, np.floating)):
+        return float(x) if math.isfinite(float(x)) else None
+    if isinstance(x, np.integer):
+        return int(x)
+    if isinstance(x, np.bool_):
+        return bool(x)
+    return x
+
+
+if __name__ == "__main__":
+    sys.exit(main())
