@@ -1,0 +1,271 @@
+"""``eqrobot`` command line: thin argparse front-end over :mod:`eqrobot.rl` (and friends).
+
+    eqrobot train --env eqrobot/Reach-v0 --algo sac --policy equivariant --steps 6000 --seed 0
+    eqrobot train --resume runs/Reach-sac-equivariant-s0-...
+    eqrobot evaluate runs/Reach-sac-equivariant-s0-... --episodes 50 --rotation-range 180
+    eqrobot demo
+
+Each subcommand is one ``_add_<name>(subparsers)`` function that registers its parser and sets
+``func``; the sections marked below are where other parts of the project plug theirs in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from typing import Any
+
+
+class CLIError(Exception):
+    """A user-facing error: printed without a traceback, exit status 2."""
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _parse_assignments(items: list[str] | None, what: str) -> dict[str, Any]:
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise CLIError(f"{what} {item!r}: expected KEY=VALUE (VALUE parsed as JSON when possible)")
+        key, value = item.split("=", 1)
+        out[key.strip()] = _parse_value(value)
+    return out
+
+
+# === train =========================================================================================
+def _add_train(sub) -> None:
+    from eqrobot.rl.config import ALGOS, POLICIES
+
+    p = sub.add_parser("train", help="train a policy (SAC/TD3/PPO, equivariant or MLP) into a run folder")
+    p.add_argument("--env", default="eqrobot/Reach-v0", help="env id (default: %(default)s)")
+    p.add_argument("--algo", default="sac", help=f"one of {', '.join(ALGOS)} (default: %(default)s)")
+    p.add_argument(
+        "--policy", default="equivariant", help=f"one of {', '.join(POLICIES)} (default: %(default)s)"
+    )
+    p.add_argument("--steps", type=int, default=None, help="total env steps (default: the preset's)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n-envs", type=int, default=1, help="parallel training envs")
+    p.add_argument("--vec-env", choices=("dummy", "subproc"), default="dummy")
+    p.add_argument(
+        "--demos", type=int, default=0, help="oracle episodes put in the replay buffer before learning"
+    )
+    p.add_argument(
+        "--rotation-range",
+        type=float,
+        default=0.0,
+        metavar="DEG",
+        help="random task rotation about gravity at each reset, +-DEG degrees",
+    )
+    p.add_argument("--eval-freq", type=int, default=None, help="env steps between evaluations (0: none)")
+    p.add_argument("--eval-episodes", type=int, default=20)
+    p.add_argument("--resume", metavar="RUN", default=None, help="continue this run folder")
+    p.add_argument("--out", default="runs", help="parent folder of run folders (default: %(default)s)")
+    p.add_argument("--run-name", default=None)
+    p.add_argument("--hp", action="append", metavar="KEY=VALUE", help="override an algorithm hyperparameter")
+    p.add_argument("--policy-kwarg", action="append", metavar="KEY=VALUE", help="override a policy kwarg")
+    p.add_argument("--env-kwarg", action="append", metavar="KEY=VALUE", help="extra gymnasium.make kwarg")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default: %(default)s)")
+    p.set_defaults(func=_cmd_train)
+
+
+def _cmd_train(args) -> int:
+    from eqrobot.rl.config import TrainConfig
+    from eqrobot.rl.train import check_names, read_eval_csv, train
+
+    if args.resume is None:
+        check_names(args.env, args.algo, args.policy)
+    config = TrainConfig(
+        env_id=args.env,
+        algo=args.algo,
+        policy=args.policy,
+        steps=args.steps,
+        seed=args.seed,
+        n_envs=args.n_envs,
+        vec_env=args.vec_env,
+        demos=args.demos,
+        rotation_range_deg=args.rotation_range,
+        eval_freq=args.eval_freq,
+        eval_episodes=args.eval_episodes,
+        out=args.out,
+        run_name=args.run_name,
+        resume=args.resume,
+        hyperparams=_parse_assignments(args.hp, "--hp"),
+        policy_kwargs=_parse_assignments(args.policy_kwarg, "--policy-kwarg"),
+        env_kwargs=_parse_assignments(args.env_kwarg, "--env-kwarg"),
+        progress_bar=not args.no_progress,
+        torch_threads=args.threads,
+    )
+    try:
+        run_dir = train(config)
+    except KeyboardInterrupt:
+        where = config.resume or "the run folder"
+        print(
+            f"\ninterrupted: checkpoint written to {where}; continue with: eqrobot train --resume RUN",
+            file=sys.stderr,
+        )
+        return 130
+    print(f"run folder: {run_dir}")
+    csv_path = run_dir / "eval.csv"
+    if csv_path.exists():
+        rows = read_eval_csv(csv_path)
+        if rows:
+            last = rows[-1]
+            print(f"final evaluation at step {int(last['step'])}: success rate {last['success_rate']:.2f}")
+    return 0
+
+
+# === evaluate ======================================================================================
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser("evaluate", help="evaluate a run folder or SB3 zip")
+    p.add_argument("run", metavar="RUN_OR_ZIP")
+    p.add_argument("--env", default=None, help="env id (default: the one the checkpoint was trained on)")
+    p.add_argument("--episodes", type=int, default=20)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--rotation-range",
+        type=float,
+        default=None,
+        metavar="DEG",
+        help="random task rotation +-DEG degrees (default: none)",
+    )
+    p.add_argument("--stochastic", action="store_true", help="sample actions instead of the mean")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=_cmd_evaluate)
+
+
+def _cmd_evaluate(args) -> int:
+    from eqrobot.rl.checkpoint import load_model, read_checkpoint_info
+    from eqrobot.rl.evaluate import evaluate, format_table
+
+    _, _, meta = read_checkpoint_info(args.run)
+    env_id = args.env or (meta or {}).get("env_id")
+    if env_id is None:
+        raise CLIError(f"{args.run}: the checkpoint does not say which env it was trained on; pass --env")
+    model = load_model(args.run, env_id=env_id)
+    env_kwargs = {"task_rotation_range": math.radians(args.rotation_range)} if args.rotation_range else {}
+    res = evaluate(model, env_id, args.episodes, args.seed, env_kwargs, deterministic=not args.stochastic)
+    res["rotation_range_deg"] = args.rotation_range or 0.0
+    if args.json:
+        print(json.dumps(res, indent=2))
+    else:
+        print(
+            format_table([res], ["env_id", "episodes", "rotation_range_deg", "success_rate", "mean_return"])
+        )
+    return 0
+
+
+# === demo ==========================================================================================
+def _add_demo(sub) -> None:
+    p = sub.add_parser("demo", help="oracle showcase, then a short equivariant SAC+HER run on Reach")
+    p.add_argument("--steps", type=int, default=None, help="training steps (default: the Reach preset's)")
+    p.add_argument("--episodes", type=int, default=20, help="evaluation episodes per setting")
+    p.add_argument("--out", default="runs")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_demo)
+
+
+def _cmd_demo(args) -> int:
+    import importlib
+
+    from eqrobot.rl.config import TrainConfig
+    from eqrobot.rl.evaluate import evaluate, format_table
+    from eqrobot.rl.train import train
+
+    try:
+        showcase = importlib.import_module("eqrobot.envs.showcase")
+    except ImportError:
+        showcase = None
+    if showcase is not None and hasattr(showcase, "run_oracle_showcase"):
+        print("== oracle showcase ==")
+        showcase.run_oracle_showcase()
+
+    env_id = "eqrobot/Reach-v0"
+    print(f"\n== training equivariant SAC+HER on {env_id} ==")
+    config = TrainConfig(
+        env_id=env_id,
+        algo="sac",
+        policy="equivariant",
+        steps=args.steps,
+        seed=args.seed,
+        out=args.out,
+        eval_episodes=10,
+    )
+    run_dir = train(config)
+    print(f"run folder: {run_dir}")
+    from eqrobot.rl.checkpoint import load_model
+
+    model = load_model(run_dir, env_id=env_id)
+    rows = []
+    for label, kwargs in [
+        ("canonical", {}),
+        ("task rotation +-180 deg", {"task_rotation_range": math.pi}),
+        ("random world SE(3)", {"world_transform": "random"}),
+    ]:
+        try:
+            res = evaluate(model, env_id, args.episodes, seed=args.seed + 1000, env_kwargs=kwargs)
+        except TypeError as e:  # an env without that symmetry option
+            print(f"(skipping {label}: {e})")
+            continue
+        rows.append({"policy": "equivariant SAC+HER", "setting": label, **res})
+    print()
+    print(format_table(rows, ["policy", "setting", "episodes", "success_rate", "mean_return"]))
+    return 0
+
+
+# === rotation ======================================================================================
+# >>> `eqrobot rotation ...` (rotation-generalization sweeps, eqrobot/rl/rotation.py) goes here:
+# >>> define _add_rotation(sub) and add it to SUBCOMMANDS below.
+
+
+# === dynamics ======================================================================================
+# >>> `eqrobot dynamics ...` (equivariant dynamics models + MPC, eqrobot/dynamics/) goes here:
+# >>> define _add_dynamics(sub) and add it to SUBCOMMANDS below.
+
+
+# === bench =========================================================================================
+# >>> `eqrobot bench ...` (benchmarks; scripts/ hold the full versions) goes here:
+# >>> define _add_bench(sub) and add it to SUBCOMMANDS below.
+
+
+SUBCOMMANDS = [_add_train, _add_evaluate, _add_demo]
+"""Parser builders, in help order. Other subcommands append theirs here (see the marked sections)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="eqrobot",
+        description=__doc__.split("\n")[0],
+        epilog="EQROBOT_DEBUG=1 shows tracebacks of errors.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for add in SUBCOMMANDS:
+        add(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from eqrobot.rl.checkpoint import CheckpointError
+
+    try:
+        return int(args.func(args) or 0)
+    except (CLIError, CheckpointError, FileNotFoundError, FileExistsError, ValueError) as e:
+        if os.environ.get("EQROBOT_DEBUG"):
+            raise
+        print(f"eqrobot {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

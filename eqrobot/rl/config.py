@@ -1,0 +1,95 @@
+"""The training configuration: one dataclass, every field documented (CleanRL style).
+
+Fields left ``None`` are filled from :mod:`eqrobot.rl.presets` for the (env, algo, policy) triple by
+:func:`eqrobot.rl.train.resolve_config`; the resolved config is what ``config.json`` in a run folder
+holds, so a run can be reproduced or resumed from it alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ALGOS = ("sac", "td3", "ppo")
+"""Algorithms :func:`eqrobot.rl.train.train` knows."""
+
+POLICIES = ("equivariant", "mlp")
+"""``equivariant``: eqrobot's SE(3)-equivariant actor + invariant critics; ``mlp``: SB3's stock
+``MultiInputPolicy`` with the same hyperparameters (the baseline)."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything :func:`eqrobot.rl.train.train` needs; ``None`` means "take the preset"."""
+
+    env_id: str = "eqrobot/Reach-v0"
+    """Gymnasium id of the env (one of ``eqrobot.ENV_IDS``)."""
+    algo: str = "sac"
+    """RL algorithm: ``sac``, ``td3`` or ``ppo``."""
+    policy: str = "equivariant"
+    """``equivariant`` (eqrobot policies) or ``mlp`` (SB3's stock MultiInputPolicy)."""
+    steps: int | None = None
+    """Total env steps to train for (summed over the parallel envs; demos not included)."""
+    seed: int = 0
+    """Seed for torch, numpy, the envs and the evaluation episodes."""
+    n_envs: int = 1
+    """Parallel training envs. Off-policy algorithms train ``gradient_steps`` per env step per env."""
+    vec_env: str = "dummy"
+    """``dummy`` (one process) or ``subproc`` (a process per env; pays off for n_envs >= 2)."""
+    demos: int = 0
+    """Oracle episodes put into the replay buffer before learning (off-policy algorithms only)."""
+    rotation_range_deg: float = 0.0
+    """Half-width (degrees) of the random task rotation about gravity at each training reset."""
+    eval_rotation_range_deg: float | None = None
+    """Task rotation half-width for the periodic evaluation; None = same as training."""
+    her: bool | None = None
+    """Hindsight experience replay for off-policy algorithms (preset: on for sparse goal envs)."""
+    eval_freq: int | None = None
+    """Env steps between evaluations (and checkpoints); 0 disables periodic evaluation."""
+    eval_episodes: int = 20
+    """Episodes per evaluation (deterministic policy, fixed seeds ``seed + 10_000 + i``)."""
+    out: str = "runs"
+    """Folder under which the run folder is created."""
+    run_name: str | None = None
+    """Run folder name; default ``<Task>-<algo>-<policy>-s<seed>-<UTC time>``."""
+    resume: str | None = None
+    """A run folder to continue (its saved config is used; ``steps`` here, if set, is the new total)."""
+    hyperparams: dict[str, Any] = field(default_factory=dict)
+    """SB3 algorithm constructor arguments; override the preset's key by key."""
+    policy_kwargs: dict[str, Any] = field(default_factory=dict)
+    """SB3 ``policy_kwargs``; override the preset's key by key."""
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Extra keyword arguments for ``gymnasium.make`` (training and evaluation envs)."""
+    save_replay_buffer: bool = True
+    """Write ``replay_buffer.pkl`` with each checkpoint (needed for an exact ``resume``)."""
+    progress_bar: bool = True
+    """Show a tqdm bar with the current training and evaluation success rates."""
+    torch_threads: int = 1
+    """``torch.set_num_threads`` for the run (small nets: 1 is fastest and shares cores fairly)."""
+    device: str = "cpu"
+    """Torch device."""
+    verbose: int = 0
+    """SB3 verbosity."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ValueError(f"unknown TrainConfig fields {unknown}; valid fields: {sorted(names)}")
+        return cls(**d)
+
+    def save(self, path: str | Path) -> None:
+        from eqrobot.rl.checkpoint import atomic_write_bytes
+
+        atomic_write_bytes(Path(path), (json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n").encode())
+
+    @classmethod
+    def load(cls, path: str | Path) -> TrainConfig:
+        return cls.from_dict(json.loads(Path(path).read_text()))

@@ -1,0 +1,169 @@
+"""Hyperparameter presets per (env, algo, policy), in one readable place.
+
+Budgets are planned for this project's reference machine (2 CPU cores, one torch thread per run):
+SAC+HER runs at roughly 50-70 env steps/s including one gradient step per env step, so Reach
+(solved in a few thousand steps) trains in a few minutes and Push needs tens of thousands.
+
+How a preset is built: ``BASE[algo]`` (shared by every env and both policies, so equivariant and
+MLP runs use *the same* hyperparameters), then ``TASK[task][algo]`` overrides (budget, buffer,
+exploration), then ``POLICY[policy]`` (network size only). Sparse goal envs use HER for SAC and
+TD3; dense ``*Dense`` variants do not. Print one with ``python -m eqrobot.rl.presets ENV ALGO POLICY``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from eqrobot.rl.config import ALGOS, POLICIES
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Resolved defaults for one (env, algo, policy)."""
+
+    steps: int
+    """Default training budget in env steps."""
+    eval_freq: int
+    """Env steps between evaluations/checkpoints."""
+    her: bool
+    """Use HerReplayBuffer (off-policy algorithms on sparse goal envs)."""
+    hyperparams: dict[str, Any] = field(default_factory=dict)
+    """SB3 algorithm constructor arguments."""
+    policy_kwargs: dict[str, Any] = field(default_factory=dict)
+    """SB3 policy_kwargs."""
+
+
+HER_KWARGS = {"n_sampled_goal": 4, "goal_selection_strategy": "future"}
+
+# --- shared by every env and both policies ------------------------------------------------------
+BASE: dict[str, dict[str, Any]] = {
+    "sac": {
+        "learning_rate": 1e-3,
+        "buffer_size": 200_000,
+        "batch_size": 256,
+        "gamma": 0.95,  # 50-step episodes with sparse rewards (panda-gym / rl-zoo HER settings)
+        "tau": 0.05,
+        "learning_starts": 1_000,
+        "train_freq": 1,
+        "gradient_steps": 1,
+        "ent_coef": "auto",
+    },
+    "td3": {
+        "learning_rate": 1e-3,
+        "buffer_size": 200_000,
+        "batch_size": 256,
+        "gamma": 0.95,
+        "tau": 0.05,
+        "learning_starts": 1_000,
+        "train_freq": 1,
+        "gradient_steps": 1,
+        "policy_delay": 2,
+        "target_policy_noise": 0.2,
+        "target_noise_clip": 0.5,
+        "action_noise_sigma": 0.2,  # eqrobot key: isotropic NormalActionNoise(0, sigma) per component
+    },
+    "ppo": {
+        "learning_rate": 3e-4,
+        "n_steps": 1024,  # per env
+        "batch_size": 256,
+        "n_epochs": 10,
+        "gamma": 0.95,
+        "gae_lambda": 0.95,
+        "clip_range": 0.2,
+        "ent_coef": 0.0,
+    },
+}
+
+# --- per task (budgets, exploration) ------------------------------------------------------------
+TASK: dict[str, dict[str, dict[str, Any]]] = {
+    "Reach": {
+        "sac": {"steps": 6_000, "eval_freq": 1_000, "learning_starts": 500},
+        "td3": {"steps": 8_000, "eval_freq": 1_000, "learning_starts": 500},
+        "ppo": {"steps": 60_000, "eval_freq": 10_000},
+    },
+    "Push": {
+        "sac": {"steps": 100_000, "eval_freq": 5_000},
+        "td3": {"steps": 100_000, "eval_freq": 5_000},
+        "ppo": {"steps": 500_000, "eval_freq": 50_000},
+    },
+    "PickAndPlace": {
+        "sac": {"steps": 200_000, "eval_freq": 10_000},
+        "td3": {"steps": 200_000, "eval_freq": 10_000},
+        "ppo": {"steps": 1_000_000, "eval_freq": 50_000},
+    },
+    "Stack": {
+        "sac": {"steps": 500_000, "eval_freq": 20_000, "gamma": 0.98},
+        "td3": {"steps": 500_000, "eval_freq": 20_000, "gamma": 0.98},
+        "ppo": {"steps": 2_000_000, "eval_freq": 100_000, "gamma": 0.98},
+    },
+    "Rotate": {
+        "sac": {"steps": 200_000, "eval_freq": 10_000},
+        "td3": {"steps": 200_000, "eval_freq": 10_000},
+        "ppo": {"steps": 1_000_000, "eval_freq": 50_000},
+    },
+}
+
+# --- per policy (network size only) ---------------------------------------------------------------
+POLICY: dict[str, dict[str, dict[str, Any]]] = {
+    # one invariant-MLP width for every EquivariantNet (actor, each critic); 16 vector channels
+    "equivariant": {
+        "sac": {"net_arch": [64, 64]},
+        "td3": {"net_arch": [64, 64]},
+        "ppo": {"net_arch": [64, 64]},
+    },
+    # SB3's stock MultiInputPolicy (rl-zoo's panda-gym HER settings use [64, 64] for Reach too)
+    "mlp": {
+        "sac": {"net_arch": [256, 256]},
+        "td3": {"net_arch": [256, 256]},
+        "ppo": {"net_arch": [64, 64]},
+    },
+}
+
+_PRESET_KEYS = ("steps", "eval_freq")
+
+
+def task_of(env_id: str) -> tuple[str, bool]:
+    """``"eqrobot/PushDense-v0"`` -> ``("Push", True)`` (task name, dense reward)."""
+    name = env_id.split("/")[-1].split("-")[0]
+    dense = name.endswith("Dense")
+    return name.removesuffix("Dense"), dense
+
+
+def get_preset(env_id: str, algo: str, policy: str) -> Preset:
+    """The preset for one (env, algo, policy); raises ValueError listing valid names."""
+    if algo not in ALGOS:
+        raise ValueError(f"unknown algo {algo!r}; valid: {', '.join(ALGOS)}")
+    if policy not in POLICIES:
+        raise ValueError(f"unknown policy {policy!r}; valid: {', '.join(POLICIES)}")
+    task, dense = task_of(env_id)
+    if task not in TASK:
+        raise ValueError(
+            f"no preset for env {env_id!r} (task {task!r}); tasks with presets: {', '.join(TASK)}"
+        )
+    hp = copy.deepcopy(BASE[algo])
+    hp.update(copy.deepcopy(TASK[task][algo]))
+    budget = {k: hp.pop(k) for k in _PRESET_KEYS}
+    her = algo in ("sac", "td3") and not dense
+    return Preset(
+        steps=int(budget["steps"]),
+        eval_freq=int(budget["eval_freq"]),
+        her=her,
+        hyperparams=hp,
+        policy_kwargs=copy.deepcopy(POLICY[policy][algo]),
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 3:
+        print("usage: python -m eqrobot.rl.presets ENV_ID ALGO POLICY")
+        raise SystemExit(2)
+    print(json.dumps(asdict(get_preset(*args)), indent=2))
+
+
+if __name__ == "__main__":
+    main()
