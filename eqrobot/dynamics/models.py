@@ -176,6 +176,7 @@ class DynamicsConfig:
     message_vectors: int = 4
     message_scalars: int = 8
     length_scale: float = 0.1
+    max_delta: float = 10.0  # radial soft limit of each predicted change, in units of its typical size
     static_fields: tuple[str, ...] = ()
     param_targets: dict = field(default_factory=dict)  # mlp only: net name -> parameter count to match
 
@@ -334,6 +335,22 @@ class DynamicsModel(nn.Module):
                 add_obs += idx(f)
                 add_y += list(range(y0, y0 + f.size))
         self._y_fields = y_fields
+        in_vec = [
+            list(range(f.start, f.start + 3)) for f in obs.fields if f.kind in ("vector", "pseudovector")
+        ]
+        self.register_buffer(
+            "in_vec_idx", torch.tensor(in_vec, dtype=torch.long).reshape(-1, 3), persistent=False
+        )
+        y_vec, y_sc = [], []
+        for f, y0, dk in y_fields:
+            if dk == "scalar":
+                y_sc += list(range(y0, y0 + f.size))
+            else:
+                y_vec.append([y0, y0 + 1, y0 + 2])
+        self.register_buffer(
+            "y_vec_idx", torch.tensor(y_vec, dtype=torch.long).reshape(-1, 3), persistent=False
+        )
+        self.register_buffer("y_sc_idx", torch.tensor(y_sc, dtype=torch.long), persistent=False)
         self.register_buffer("add_obs", torch.tensor(add_obs, dtype=torch.long), persistent=False)
         self.register_buffer("add_y", torch.tensor(add_y, dtype=torch.long), persistent=False)
         self._frames = frames
@@ -451,6 +468,13 @@ class DynamicsModel(nn.Module):
             parts.append(v)
         a = torch.cat(parts, dim=-1)
         xn = (obs - self.in_shift) * self.in_scale
+        if self.in_vec_idx.numel() and self.config.max_delta:
+            # velocities far outside the training range (runaway rollouts): soft radial limit
+            c = 2.0 * self.config.max_delta
+            v = xn[:, self.in_vec_idx]
+            n = v.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+            xn = xn.clone()
+            xn[:, self.in_vec_idx] = v * (c * torch.tanh(n / c) / n)
         src = torch.cat([xn, a], dim=-1)
         n_obj = len(self.layout.objects)
         outs = []
@@ -459,17 +483,46 @@ class DynamicsModel(nn.Module):
             if n_obj > 1:
                 pair_out = self.nets["pair"](src[:, self.idx_pair].reshape(B * self.idx_pair.shape[0], -1))
                 pair_out = pair_out.reshape(B, self.idx_pair.shape[0], -1)
-                msg = torch.einsum("ip,bpk->bik", self.pair_sum.to(pair_out.dtype), pair_out)
+                msg = self._squash_msg(
+                    torch.einsum("ip,bpk->bik", self.pair_sum.to(pair_out.dtype), pair_out)
+                )
                 obj_in = torch.cat([obj_in, msg], dim=-1)
             obj_out = self.nets["object"](obj_in.reshape(B * n_obj, -1)).reshape(B, n_obj, -1)
             nd = self._n_delta_obj
-            react = obj_out[..., nd:].sum(1)
+            react = self._squash_msg(obj_out[..., nd:].sum(1))
             robot_in = torch.cat([src[:, self.idx_robot], react], dim=-1)
             outs.append(self.nets["robot"](robot_in))
             outs.append(obj_out[..., :nd].reshape(B, n_obj * nd))
         else:
             outs.append(self.nets["robot"](src[:, self.idx_robot]))
         return torch.cat(outs, dim=-1)
+
+    def _squash_msg(self, m: torch.Tensor, c: float = 10.0) -> torch.Tensor:
+        """Radial soft limit of messages (vectors first, then scalars) between nets, so chained nets
+        cannot compound polynomial growth far out of distribution."""
+        k = 3 * self.config.message_vectors
+        v = m[..., :k].reshape(*m.shape[:-1], -1, 3)
+        n = v.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+        v = v * (c * torch.tanh(n / c) / n)
+        return torch.cat([v.reshape(*m.shape[:-1], k), c * torch.tanh(m[..., k:] / c)], dim=-1)
+
+    def limit(self, y: torch.Tensor) -> torch.Tensor:
+        """Soft radial limit ``c tanh(|v| / c) v / |v|`` per predicted vector (scalars: ``c tanh(s / c)``),
+        ``c = max_delta``: keeps long open-loop rollouts of an untrained or extrapolating model finite;
+        radial, hence equivariant."""
+        c = self.config.max_delta
+        if not c or c <= 0:
+            return y
+        # non-finite outputs (only far outside the data) would poison the rollout: cap them first
+        y = torch.nan_to_num(y, nan=0.0, posinf=1e30, neginf=-1e30)
+        out = y.clone()
+        if self.y_vec_idx.numel():
+            v = y[:, self.y_vec_idx]  # (B, k, 3)
+            n = v.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+            out[:, self.y_vec_idx] = v * (c * torch.tanh(n / c) / n)
+        if self.y_sc_idx.numel():
+            out[:, self.y_sc_idx] = c * torch.tanh(y[:, self.y_sc_idx] / c)
+        return out
 
     def apply_deltas(self, obs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """``s_{t+1}`` from ``s_t`` and normalised outputs ``y``."""
@@ -489,7 +542,7 @@ class DynamicsModel(nn.Module):
         squeeze = obs.dim() == 1
         if squeeze:
             obs, action = obs[None], action[None]
-        out = self.apply_deltas(obs, self.predict_deltas(obs, action))
+        out = self.apply_deltas(obs, self.limit(self.predict_deltas(obs, action)))
         return out[0] if squeeze else out
 
     forward = step

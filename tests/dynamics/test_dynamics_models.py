@@ -75,6 +75,7 @@ def test_mlp_matches_parameter_count(stack_data):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_orientations_stay_rotations_over_long_rollouts(stack_data, dtype):
     spec = stack_data.spec
+    torch.manual_seed(0)
     model = make_model(spec, data=stack_data, **SMALL).to(dtype)
     x0, _ = _inputs(stack_data, 32)
     x0 = torch.as_tensor(x0, dtype=dtype)
