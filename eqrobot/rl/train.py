@@ -92,6 +92,9 @@ def resolve_config(config: TrainConfig) -> TrainConfig:
     hp = {**preset.hyperparams, **c.hyperparams}
     if c.demos and "learning_starts" not in c.hyperparams and "learning_starts" in hp:
         hp["learning_starts"] = 0  # the demonstrations replace the random warm-up data
+    if c.her and not c.demos and hp.get("learning_starts", 0) < _episode_steps(c.env_id):
+        # HER samples whole episodes: learning before the first one ends is an SB3 error
+        hp["learning_starts"] = _episode_steps(c.env_id)
     if "buffer_size" in hp:  # no bigger than the run needs: checkpoints pickle the whole buffer
         hp["buffer_size"] = int(min(hp["buffer_size"], c.steps + c.demos * _episode_steps(c.env_id) + 1000))
     c.hyperparams = hp
@@ -320,7 +323,8 @@ def checkpoint(model, run_dir: Path, c: TrainConfig, meta: dict[str, Any], statu
     save_model(model, run_dir / MODEL_NAME, meta)
     if c.save_replay_buffer:
         save_replay_buffer(model, run_dir / BUFFER_NAME)
-    write_state(run_dir, status=status, num_timesteps=int(model.num_timesteps), total_steps=c.steps)
+    extra = {k: v for k, v in meta.items() if k.startswith("demo_")}
+    write_state(run_dir, status=status, num_timesteps=int(model.num_timesteps), total_steps=c.steps, **extra)
 
 
 # --- entry point ----------------------------------------------------------------------------------
