@@ -172,13 +172,14 @@ class RobotTaskEnv(gym.Env):
         self.sim.create_table()
         self.robot = Panda(self.sim, max_step=max_step, control_yaw=self.control_yaw)
         self._objects = []  # (name, body id, spec)
-        for spec in task.objects:
+        for i, spec in enumerate(task.objects):
+            # parked apart in the air: the saved initial state must hold no contacts at all
             body = self.sim.create_primitive(
                 spec.name,
                 spec.shape,
                 spec.size,
                 spec.mass,
-                (0.6, 0.0, 1.0),
+                (0.6, 0.0, 1.0 + 0.5 * i),
                 rgba=spec.rgba,
                 lateral_friction=spec.lateral_friction,
                 spinning_friction=spec.spinning_friction,
@@ -294,6 +295,10 @@ class RobotTaskEnv(gym.Env):
         # restore the full physics state, then lay the scene out in the transformed frame
         sim = self.sim
         sim.restore_state(self._initial_state)
+        # The saved state has every object in the air: one collision pass now drops all contact
+        # manifolds (and their warm-start impulses) left over from the previous episode, so that a
+        # seed fixes the trajectory however many episodes came before (Gymnasium issue 1111).
+        sim.client.performCollisionDetection()
         frame_R = R @ rot_z(theta)
         sim.set_frame(frame_R, t, R)
         sim.set_pose(sim.bodies["table"], (0.0, 0.0, -0.2))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pybullet as p
 
 from eqrobot.sim.simulator import Simulator
 from eqrobot.sim.transforms import FRAME_FROM_ROW_MAJOR, matrix_to_quat, rot_x, rot_z
@@ -26,6 +27,8 @@ LOWER = (-2.8973, -1.7628, -2.8973, -3.0718, -2.8973, -0.0175, -2.8973)
 UPPER = (2.8973, 1.7628, 2.8973, -0.0698, 2.8973, 3.7525, 2.8973)
 JOINT1_LIMIT = 2.8973
 MAX_FINGER = 0.04
+_ZERO3 = (0.0, 0.0, 0.0)
+_ZEROS9 = (0.0,) * len(CONTROLLED_JOINTS)
 
 
 class Panda:
@@ -80,8 +83,12 @@ class Panda:
         self._gains = [kp] * len(CONTROLLED_JOINTS)
         self._pos_control = bc.POSITION_CONTROL
         self.yaw = 0.0
-        self._zeros9 = [0.0] * len(CONTROLLED_JOINTS)
-        self._damping = 1e-3  # about (3 cm)^2 damping of the least-squares step
+        # bound client calls (BulletClient builds a partial on every attribute access)
+        self._jacobian = bc.calculateJacobian
+        self._motors = bc.setJointMotorControlArray
+        self._link_state = bc.getLinkState
+        self._joint_states = bc.getJointStates
+        self._damping_eye = 1e-3 * np.eye(6)  # about (3 cm)^2 damping of the least-squares step
         self._null_gain = 0.1
         self._lower, self._upper = np.array(LOWER), np.array(UPPER)
         self._stale = True
@@ -99,6 +106,8 @@ class Panda:
         )
         self.base_rotation = base_rotation
         self.base_position = np.asarray(base_translation, dtype=np.float64)
+        self._base_is_identity = bool(np.array_equal(base_rotation, np.eye(3)))
+        self._base = tuple(self.base_position.tolist())
         arm = list(NEUTRAL_ARM)
         arm[0] += float(joint1_offset)
         self.rest_poses = arm + [0.0, 0.0]
@@ -118,6 +127,7 @@ class Panda:
         # grasp: pointing down (along gravity), yaw = task rotation (the arm's own yaw at rest)
         self.yaw = float(joint1_offset)
         self.up = base_rotation[:, 2].copy()
+        self._up = tuple(self.up.tolist())
         self._base_grasp = base_rotation @ rot_x(math.pi)  # z axis along gravity
         self._update_grasp_quat()
         self._stale = True
@@ -137,47 +147,41 @@ class Panda:
         """
         if self._stale:
             self.read()
-        ee_pos, R_cur, q = self._ee_pos, self._ee_rot, self._q
-        d = np.asarray(displacement, dtype=np.float64)
-        n = math.sqrt(float(d @ d))
-        scale = self.max_step / n if n > 1.0 else self.max_step
-        target = ee_pos + d * scale
+        q = self._q
+        ex, ey, ez = self._ee_pos
+        dx, dy, dz = (float(v) for v in displacement)
+        n2 = dx * dx + dy * dy + dz * dz
+        scale = self.max_step / math.sqrt(n2) if n2 > 1.0 else self.max_step  # radial limit, never per axis
+        dx, dy, dz = dx * scale, dy * scale, dz * scale
         # keep the target above the table top, along the up axis (equivariant: up is part of the state)
-        h = float((target - self.base_position) @ self.up)
+        ux, uy, uz = self._up
+        bx, by, bz = self._base
+        h = (ex + dx - bx) * ux + (ey + dy - by) * uy + (ez + dz - bz) * uz
         if h < self.min_height:
-            target = target + (self.min_height - h) * self.up
+            k = self.min_height - h
+            dx, dy, dz = dx + k * ux, dy + k * uy, dz + k * uz
         if self.control_yaw:
             yaw_rate = min(max(float(yaw_rate), -1.0), 1.0)  # a scalar: clipping it is harmless
             if yaw_rate != 0.0:
                 self.yaw += yaw_rate * self.max_yaw_step
                 self._update_grasp_quat()
-        R_tgt = self._grasp_rotation
-        err = np.empty(6)
-        err[:3] = target - ee_pos
-        err[3:] = 0.5 * (
-            np.cross(R_cur[:, 0], R_tgt[:, 0])
-            + np.cross(R_cur[:, 1], R_tgt[:, 1])
-            + np.cross(R_cur[:, 2], R_tgt[:, 2])
-        )
-        jl, ja = self._bc.calculateJacobian(
-            self.body, EE_LINK, (0.0, 0.0, 0.0), q, self._zeros9, self._zeros9
-        )
-        J = np.empty((6, 7))
+        # 6-D error: position, and the rotation vector (small-angle) taking the hand to the grasp pose
+        M = (self._grasp_rotation @ self._ee_rot.T).ravel().tolist()
+        err = np.array((dx, dy, dz, 0.5 * (M[7] - M[5]), 0.5 * (M[2] - M[6]), 0.5 * (M[3] - M[1])))
         # PyBullet returns the Jacobian of a fixed-base body in its BASE frame: rotate it to the world
         # frame, or IK steps are wrong (and not equivariant) whenever the base is rotated.
-        J[:3] = self.base_rotation @ np.asarray(jl)[:, :7]
-        J[3:] = self.base_rotation @ np.asarray(ja)[:, :7]
-        JJt = J @ J.T
-        JJt[np.diag_indices(6)] += self._damping
-        J_pinv = J.T @ np.linalg.inv(JJt)
-        q7 = np.asarray(q[:7])
-        dq = J_pinv @ err
+        J = np.array(self._jacobian(self.body, EE_LINK, _ZERO3, q, _ZEROS9, _ZEROS9))
+        if not self._base_is_identity:
+            J = self.base_rotation @ J
+        J = J.reshape(6, -1)[:, :7]
+        q7 = np.array(q[:7])
         pull = self._null_gain * (self._rest7 - q7)
-        dq += pull - J_pinv @ (J @ pull)
+        # dq = J+ err + (I - J+ J) pull  with  J+ = J^T (J J^T + damping)^-1
+        dq = pull + J.T @ np.linalg.solve(J @ J.T + self._damping_eye, err - J @ pull)
         q_new = np.minimum(np.maximum(q7 + dq, self._lower), self._upper)
         g = min(max(float(gripper), -1.0), 1.0)
         w = min(max(self._width + g * self.max_gripper_step, 0.0), 2 * MAX_FINGER) / 2
-        self._bc.setJointMotorControlArray(
+        self._motors(
             self.body,
             CONTROLLED_JOINTS,
             self._pos_control,
@@ -193,14 +197,12 @@ class Panda:
 
         Also caches the pose and joint positions that the next :meth:`apply_action` linearises at.
         """
-        bc = self._bc
-        ls = bc.getLinkState(self.body, EE_LINK, computeLinkVelocity=1, computeForwardKinematics=1)
-        js = bc.getJointStates(self.body, CONTROLLED_JOINTS)
-        q = tuple(s[0] for s in js)
-        m = bc.getMatrixFromQuaternion(ls[5])
+        ls = self._link_state(self.body, EE_LINK, 1, 1)  # computeLinkVelocity, computeForwardKinematics
+        q = tuple(s[0] for s in self._joint_states(self.body, CONTROLLED_JOINTS))
+        m = p.getMatrixFromQuaternion(ls[5])
         self._q = q
         self._width = q[7] + q[8]
-        self._ee_pos = np.array(ls[4])
+        self._ee_pos = ls[4]
         self._ee_rot = np.array(m).reshape(3, 3)
         self._stale = False
         out = (*ls[4], *ls[6], self._width)

@@ -18,6 +18,7 @@ from eqrobot.sim.transforms import matrix_to_quat
 
 GRAVITY = 9.81
 
+_LIGHT = np.array([0.4, 0.3, 1.0])  # light direction in the task frame (towards the light)
 _SHAPES = {"box": p.GEOM_BOX, "cylinder": p.GEOM_CYLINDER, "sphere": p.GEOM_SPHERE}
 
 
@@ -219,5 +220,7 @@ class Simulator:
             projectionMatrix=proj,
             renderer=p.ER_TINY_RENDERER,
             flags=p.ER_NO_SEGMENTATION_MASK,
+            lightDirection=self.to_world(_LIGHT) - self.frame_t,  # the light moves with the world too
+            shadow=0,
         )
         return np.asarray(rgba, dtype=np.uint8).reshape(height, width, 4)[..., :3].copy()
