@@ -3,13 +3,15 @@
 - :class:`EquivariantNet` / :class:`MLPNet` / :func:`mlp_matching`: flat spec'd array in, flat spec'd
   array out (actors, critics, dynamics models).
 - Blocks on ``(V (B, C, 3), S (B, N))`` pairs: :class:`SpecEncoder`, :class:`InvariantFeatures`,
-  :class:`GatedVectorLayer`, :class:`VectorScalarHead`, :class:`InvariantHead`.
+  :class:`InvariantMLP`, :class:`GatedVectorLayer`, :class:`VectorScalarHead`,
+  :class:`InvariantHead`.
 """
 
 from eqrobot.nn.blocks import (
     GatedVectorLayer,
     InvariantFeatures,
     InvariantHead,
+    InvariantMLP,
     SpecEncoder,
     VectorScalarHead,
     pack,
@@ -25,6 +27,7 @@ __all__ = [
     "GatedVectorLayer",
     "InvariantFeatures",
     "InvariantHead",
+    "InvariantMLP",
     "MLPNet",
     "SpecEncoder",
     "VectorScalarHead",

@@ -31,6 +31,7 @@ __all__ = [
     "GatedVectorLayer",
     "InvariantFeatures",
     "InvariantHead",
+    "InvariantMLP",
     "SpecEncoder",
     "VectorScalarHead",
     "pack",
@@ -115,8 +116,9 @@ class SpecEncoder(nn.Module):
 
     Points become vectors relative to the anchor point (translation invariance; the anchor itself
     is dropped), vectors/pseudovectors are vectors (SO(3) does not see parity), a frame gives its
-    three stored columns, scalars are gathered in order. The subtraction happens first, in the
-    input dtype, so float32 rounding of large translations stays at input precision.
+    three stored columns, scalars are gathered in order. The whole encoder is one matrix of 0 and
+    +-1 entries, so ``p - anchor`` is computed exactly as a float subtraction in the input dtype
+    (float32 rounding of large translations stays at input precision).
 
     ``channel_names`` lists what each of the ``C`` vector channels is.
     """
@@ -132,77 +134,132 @@ class SpecEncoder(nn.Module):
         if self.anchor is None and spec.of_kind("point"):
             raise ValueError("input spec has point fields but anchor='none': points need an anchor to become "
                              "translation invariant")
-        vec_idx, is_point, names, sc_idx = [], [], [], []
+        channels, names, sc_idx = [], [], []  # channels: (start index, is_point)
         for f in spec.fields:
             if f.kind == "scalar":
                 sc_idx += list(range(f.start, f.start + f.size))
-            elif f.name == self.anchor:
-                continue
-            else:
+            elif f.name != self.anchor:
                 for c in range(f.multiplicity):
-                    vec_idx += [f.start + 3 * c + i for i in range(3)]
-                    is_point.append(1.0 if f.kind == "point" else 0.0)
+                    channels.append((f.start + 3 * c, f.kind == "point"))
                     names.append(f.name if f.multiplicity == 1 else f"{f.name}[{c}]")
         self.channel_names = tuple(names)
-        self.n_vectors = len(names)
-        self.n_scalars = len(sc_idx)
-        self.register_buffer("vec_idx", torch.tensor(vec_idx, dtype=torch.long), persistent=False)
-        self.register_buffer("sc_idx", torch.tensor(sc_idx, dtype=torch.long), persistent=False)
-        self.register_buffer("point_mask", torch.tensor(is_point).reshape(-1, 1), persistent=False)
+        C, N = len(channels), len(sc_idx)
+        self.n_vectors, self.n_scalars = C, N
+        # x @ E = [V^T flattened (3, C) coordinate-major, S]
+        E = torch.zeros(spec.dim, 3 * C + N)
+        a0 = spec[self.anchor].start if self.anchor is not None else None
+        for c, (start, is_point) in enumerate(channels):
+            for d in range(3):
+                E[start + d, d * C + c] = 1.0
+                if is_point:
+                    E[a0 + d, d * C + c] = -1.0
+        for j, i in enumerate(sc_idx):
+            E[i, 3 * C + j] = 1.0
+        self.register_buffer("matrix", E, persistent=False)
+        self.register_buffer("scalar_index", torch.tensor(sc_idx, dtype=torch.long), persistent=False)
         self.anchor_slice = spec[self.anchor].slice if self.anchor is not None else None
-        self.has_points = bool(sum(is_point))
         self.irreps_in = spec.irreps
-        self.irreps_out = pair_irreps(self.n_scalars, self.n_vectors)
+        self.irreps_out = pair_irreps(N, C)
 
     def anchor_point(self, x: torch.Tensor) -> torch.Tensor | None:
         return None if self.anchor_slice is None else x[..., self.anchor_slice]
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode_t(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Like :meth:`forward` but vectors coordinate-major: ``Vt (B, 3, C)`` (the blocks' layout)."""
         if x.shape[-1] != self.spec.dim:
             raise ValueError(f"input has {x.shape[-1]} features, the spec expects {self.spec.dim}")
-        B = x.shape[0]
-        V = x[:, self.vec_idx].reshape(B, self.n_vectors, 3)
-        if self.has_points:
-            V = V - self.point_mask.to(x.dtype) * x[:, None, self.anchor_slice]
-        S = x[:, self.sc_idx]
-        return V, S
+        E = self.matrix if self.matrix.dtype == x.dtype else self.matrix.to(x.dtype)
+        C3 = 3 * self.n_vectors
+        Vt = (x @ E[:, :C3]).view(x.shape[0], 3, self.n_vectors)  # contiguous
+        return Vt, x.index_select(1, self.scalar_index)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        Vt, S = self.encode_t(x)
+        return Vt.transpose(1, 2), S
 
 
 # ------------------------------------------------------------------------------------------------
 # invariants and layers
 # ------------------------------------------------------------------------------------------------
-class InvariantFeatures(nn.Module):
-    """Invariants of ``V (B, C, 3)``: ``<a_i, u_j>`` for ``a = [V, u_p x u_q]`` and ``u = W^T V``.
+# Blocks compute on coordinate-major vectors Vt (B, 3, C): channel mixing is then one matrix
+# product (B*3, C) @ (C, C'), far cheaper on CPU than a batch of tiny products. ``forward`` takes
+# and returns the documented (B, C, 3) layout; ``forward_t`` is the fast path EquivariantNet uses.
 
-    ``k`` learned combinations ``u_j``; ``n_cross`` cross products ``u_j x u_{j + n_cross}`` (pseudo
-    vectors under reflections, vectors under rotations) are appended to the vectors and their dot
-    products with ``u`` are triple products (chirality). Output ``(B, (C + n_cross) k)`` invariants
-    and the augmented vectors ``A (B, C + n_cross, 3)`` for mixing. Cost ``O((C + n_cross) k)``.
+
+class InvariantFeatures(nn.Module):
+    """Rotation invariants of ``V (B, C, 3)`` and the vectors a head may combine.
+
+    Invariants, concatenated:
+
+    - dot products. ``mode="gram"``: all ``<v_i, v_j>``, ``i <= j`` (``C (C + 1) / 2``; no
+      parameters, so no backward pass when the input needs no gradient). ``mode="projected"``:
+      ``<v_i, u_j>`` with ``k`` learned combinations ``u = W^T V`` (``C k``: ``O(C k)``, not
+      ``O(C^2)``). ``mode="auto"`` (default) takes the Gram matrix while ``C + 1 <= 2 k`` (never more
+      products than ``C k``), else the projection.
+    - ``n_cross`` triple products ``det(a_j, b_j, c_j)`` of learned combinations (pseudo-scalars:
+      invariant under rotations, odd under reflections), so the features are SO(3)-complete, not
+      just O(3).
+
+    Also returns ``A (B, C + n_cross, 3)``: the input vectors followed by the cross products
+    ``a_j x b_j`` (vectors under rotations).
     """
 
-    def __init__(self, n_vectors: int, k: int = 8, n_cross: int | None = None):
+    def __init__(self, n_vectors: int, k: int = 8, n_cross: int | None = None, mode: str = "auto"):
         super().__init__()
         _check_positive("n_vectors", n_vectors)
         _check_positive("k", k)
-        n_cross = k // 2 if n_cross is None else n_cross
-        if n_cross < 0 or 2 * n_cross > k:
-            raise ValueError(f"n_cross must be in [0, k // 2] = [0, {k // 2}], got {n_cross}")
-        self.n_vectors, self.k, self.n_cross = n_vectors, k, n_cross
-        self.weight = nn.Parameter(torch.randn(n_vectors, k) / math.sqrt(n_vectors))
-        self.n_aug = n_vectors + n_cross
-        self.n_out = self.n_aug * k
+        n_cross = min(4, k // 2) if n_cross is None else n_cross
+        _check_positive("n_cross", n_cross, allow_zero=True)
+        if mode not in ("auto", "gram", "projected"):
+            raise ValueError(f"unknown invariant mode {mode!r}; expected 'auto', 'gram' or 'projected'")
+        if mode == "auto":
+            mode = "gram" if n_vectors + 1 <= 2 * k else "projected"
+        self.mode = mode
+        C = n_vectors
+        self.n_vectors, self.k, self.n_cross = C, k, n_cross
+        n_proj = k if mode == "projected" else 0
+        self.n_proj = n_proj
+        self.weight = nn.Parameter(torch.randn(C, n_proj + 3 * n_cross) / math.sqrt(C)) if n_proj + n_cross \
+            else None
+        if mode == "gram":
+            iu = torch.triu_indices(C, C)
+            # indices into the flat coordinate-major (B, 3C) layout: pair p, coordinate d
+            self.register_buffer("pair_i", torch.cat([iu[0] + d * C for d in range(3)]), persistent=False)
+            self.register_buffer("pair_j", torch.cat([iu[1] + d * C for d in range(3)]), persistent=False)
+            n_dot = C * (C + 1) // 2
+        else:
+            n_dot = C * k
+        self.n_aug = C + n_cross
+        self.n_out = n_dot + n_cross
         self.irreps_in = pair_irreps(0, n_vectors)
         self.irreps_out = pair_irreps(self.n_out, self.n_aug)
 
-    def forward(self, V: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        U = torch.einsum("bci,ck->bki", V, self.weight)  # (B, k, 3)
-        if self.n_cross:
-            c = self.n_cross
-            A = torch.cat([V, torch.linalg.cross(U[:, :c], U[:, c:2 * c], dim=-1)], dim=1)
+    def forward_t(self, Vt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        B, C = Vt.shape[0], self.n_vectors
+        Vt = Vt.contiguous()
+        U = None
+        if self.weight is not None:  # one (3B, C) x (C, n) product, not B tiny ones
+            U = (Vt.view(B * 3, C) @ self.weight).view(B, 3, -1)  # (B, 3, n_proj + 3 n_cross)
+        if self.mode == "gram":
+            # gathers + one product + two adds: far cheaper than a broadcast (B, 3, C, C) or a bmm
+            flat = Vt.view(B, 3 * C)
+            prod = flat.index_select(1, self.pair_i) * flat.index_select(1, self.pair_j)
+            P = prod.shape[1] // 3
+            dots = prod[:, :P] + prod[:, P:2 * P] + prod[:, 2 * P:]
         else:
-            A = V
-        inv = torch.bmm(A, U.transpose(1, 2)).reshape(V.shape[0], -1)
-        return inv, A
+            dots = (Vt[:, :, :, None] * U[:, :, None, :self.n_proj]).sum(1).reshape(B, C * self.n_proj)
+        if not self.n_cross:
+            return dots, Vt
+        m, p = self.n_cross, self.n_proj
+        # one unbind (a single backward node) instead of three slices (three zero-filled grads)
+        a, b, c = (U[..., p:] if p else U).view(B, 3, 3, m).unbind(2)
+        X = torch.linalg.cross(a, b, dim=1)  # (B, 3, m)
+        triple = (X * c).sum(1)  # (B, m)
+        return torch.cat([dots, triple], dim=1), torch.cat([Vt, X], dim=2)
+
+    def forward(self, V: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        inv, A = self.forward_t(V.transpose(1, 2))
+        return inv, A.transpose(1, 2)
 
 
 class GatedVectorLayer(nn.Module):
@@ -217,8 +274,7 @@ class GatedVectorLayer(nn.Module):
 
     def __init__(self, n_vectors_in: int, n_scalars_in: int, n_vectors_out: int, hidden: int = 64,
                  depth: int = 1, k: int = 8, n_cross: int | None = None,
-                 activation: type[nn.Module] = nn.SiLU,
-                 squash: bool = True):
+                 activation: type[nn.Module] = nn.SiLU, squash: bool = True):
         super().__init__()
         self.squash = squash
         _check_positive("n_scalars_in", n_scalars_in, allow_zero=True)
@@ -239,13 +295,52 @@ class GatedVectorLayer(nn.Module):
         self.irreps_in = pair_irreps(n_scalars_in, n_vectors_in)
         self.irreps_out = pair_irreps(hidden, n_vectors_out)
 
-    def forward(self, V: torch.Tensor, S: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        inv, A = self.invariants(V)
+    def forward_t(self, Vt: torch.Tensor, S: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        inv, A = self.invariants.forward_t(Vt)
         h = self.mlp(torch.cat([S, inv], dim=-1) if S.shape[-1] else inv)
-        V = torch.einsum("bci,co->boi", A, self.mix) * self.gate(h)[..., None]
+        V = (A @ self.mix) * self.gate(h)[:, None, :]
         if self.squash:
-            V = V * torch.rsqrt(1 + (V * V).sum(-1, keepdim=True))
+            V = V * torch.rsqrt(1 + (V * V).sum(1, keepdim=True))
         return V, h
+
+    def forward(self, V: torch.Tensor, S: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        Vt, h = self.forward_t(V.transpose(1, 2), S)
+        return Vt.transpose(1, 2), h
+
+
+class InvariantMLP(nn.Module):
+    """``(V (B, C, 3), S (B, N)) -> (A (B, C + n_cross, 3), h (B, hidden))``: the invariants of ``V``
+    (see :class:`InvariantFeatures`) and ``S`` through an MLP of ``depth`` Linear+activation layers.
+
+    ``h`` is an arbitrary (learned) invariant function of the input; the augmented vectors ``A``
+    (input vectors plus cross products) are what a :class:`VectorScalarHead` combines with
+    coefficients from ``h``: ``sum_i c_i(h) a_i`` is the general SO(3)-equivariant vector function
+    of vectors, so invariants -> MLP -> head is universal for l <= 1 inputs.
+    """
+
+    def __init__(self, n_vectors_in: int, n_scalars_in: int, hidden: int = 64, depth: int = 2, k: int = 8,
+                 n_cross: int | None = None, activation: type[nn.Module] = nn.SiLU):
+        super().__init__()
+        _check_positive("n_scalars_in", n_scalars_in, allow_zero=True)
+        _check_positive("hidden", hidden)
+        _check_positive("depth", depth)
+        self.invariants = InvariantFeatures(n_vectors_in, k=k, n_cross=n_cross)
+        dims = [n_scalars_in + self.invariants.n_out] + [hidden] * depth
+        mods: list[nn.Module] = []
+        for a, b in zip(dims[:-1], dims[1:], strict=True):
+            mods += [nn.Linear(a, b), activation()]
+        self.mlp = nn.Sequential(*mods)
+        self.n_vectors_out, self.n_scalars_out = self.invariants.n_aug, hidden
+        self.irreps_in = pair_irreps(n_scalars_in, n_vectors_in)
+        self.irreps_out = pair_irreps(hidden, self.invariants.n_aug)
+
+    def forward_t(self, Vt: torch.Tensor, S: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        inv, A = self.invariants.forward_t(Vt)
+        return A, self.mlp(torch.cat([S, inv], dim=-1) if S.shape[-1] else inv)
+
+    def forward(self, V: torch.Tensor, S: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        A, h = self.forward_t(V.transpose(1, 2), S)
+        return A.transpose(1, 2), h
 
 
 class VectorScalarHead(nn.Module):
@@ -269,11 +364,17 @@ class VectorScalarHead(nn.Module):
         self.irreps_in = pair_irreps(n_scalars_in, n_vectors_in)
         self.irreps_out = pair_irreps(n_scalars, n_vectors)
 
-    def forward(self, V: torch.Tensor, S: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward_t(self, Vt: torch.Tensor, S: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``Vt (B, 3, C)`` -> ``(vectors (B, n_vectors, 3), scalars)``."""
         out = self.linear(S)
         nv = self.n_vectors * self.n_vectors_in
-        coef = out[:, :nv].reshape(-1, self.n_vectors, self.n_vectors_in)
-        return torch.bmm(coef, V), out[:, nv:]
+        coef = out[:, :nv].reshape(-1, 1, self.n_vectors, self.n_vectors_in)
+        # (B, 3, 1, C) * (B, 1, n, C) summed over C; elementwise beats bmm for tiny per-sample matrices
+        vecs = (Vt[:, :, None, :] * coef).sum(-1)  # (B, 3, n)
+        return vecs.transpose(1, 2), out[:, nv:]
+
+    def forward(self, V: torch.Tensor, S: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.forward_t(V.transpose(1, 2), S)
 
 
 class InvariantHead(nn.Module):
@@ -295,8 +396,11 @@ class InvariantHead(nn.Module):
         self.irreps_in = pair_irreps(n_scalars_in, n_vectors_in)
         self.irreps_out = pair_irreps(n_out, 0)
 
-    def forward(self, V: torch.Tensor, S: torch.Tensor) -> torch.Tensor:
+    def forward_t(self, Vt: torch.Tensor, S: torch.Tensor) -> torch.Tensor:
         if self.invariants is None:
             return self.linear(S)
-        inv, _ = self.invariants(V)
+        inv, _ = self.invariants.forward_t(Vt)
         return self.linear(torch.cat([S, inv], dim=-1) if S.shape[-1] else inv)
+
+    def forward(self, V: torch.Tensor, S: torch.Tensor) -> torch.Tensor:
+        return self.forward_t(V.transpose(1, 2), S)

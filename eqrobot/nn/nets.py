@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from eqrobot.geometry.spec import ArraySpec
-from eqrobot.nn.blocks import GatedVectorLayer, InvariantHead, SpecEncoder, VectorScalarHead, _check_positive
+from eqrobot.nn.blocks import GatedVectorLayer, InvariantMLP, SpecEncoder, VectorScalarHead, _check_positive
 
 __all__ = ["EquivariantNet", "MLPNet", "count_parameters", "mlp_matching"]
 
@@ -44,24 +44,34 @@ def count_parameters(module: nn.Module) -> int:
 class EquivariantNet(nn.Module):
     """Exactly SE(3)-equivariant map between two spec'd flat arrays.
 
-    ``in_spec`` -> :class:`SpecEncoder` (points relative to ``anchor``) -> ``layers`` x
-    :class:`GatedVectorLayer` (``vector_channels`` vectors, ``hidden`` invariant scalars) -> head.
+    ``in_spec`` -> :class:`SpecEncoder` (points relative to ``anchor``; vectors ``v_i``, scalars)
+    -> ``vector_layers`` x :class:`GatedVectorLayer` (``vector_channels`` hidden vectors; default
+    none) -> :class:`InvariantMLP` (``k`` learned vector combinations, their dot and triple products
+    with the vectors, plus the input scalars, through ``layers`` hidden layers of width ``hidden``)
+    -> head: each output vector is ``sum_i c_i(h) a_i`` over the vectors and cross products ``a_i``,
+    each output scalar linear in ``h``. This "invariants + MLP + invariant-weighted sum" form is
+    universal for l <= 1 inputs and costs about one MLP (shared/DESIGN.md section 3).
+
     Output fields: ``vector``/``pseudovector`` (one vector each), ``frame`` (three vectors, the
     stored columns, not orthonormalised), ``point`` (anchor + a predicted vector; needs an anchor),
-    ``scalar`` (invariant). A scalar-only ``out_spec`` uses an :class:`InvariantHead` (critics).
+    ``scalar`` (invariant; a scalar-only ``out_spec`` gives an invariant net, e.g. a critic whose
+    ``in_spec`` holds observation + goal + action).
 
     Pseudovectors are treated as vectors: exact for proper rotations (det +1), which is the group we
     promise (shared/DESIGN.md section 2).
     """
 
     def __init__(self, in_spec: ArraySpec, out_spec: ArraySpec, hidden: int = 64, layers: int = 2,
-                 vector_channels: int = 16, anchor: str | None = None, k: int = 8, activation="silu"):
+                 vector_channels: int = 16, anchor: str | None = None, k: int = 8, vector_layers: int = 0,
+                 activation="silu"):
         super().__init__()
         _check_spec(in_spec, "input spec")
         _check_spec(out_spec, "output spec")
         _check_positive("hidden", hidden)
         _check_positive("layers", layers)
         _check_positive("vector_channels", vector_channels)
+        _check_positive("vector_layers", vector_layers, allow_zero=True)
+        _check_positive("k", k)
         act = _activation(activation)
         self.in_spec, self.out_spec = in_spec, out_spec
         self.encoder = SpecEncoder(in_spec, anchor)
@@ -75,18 +85,19 @@ class EquivariantNet(nn.Module):
             raise ValueError(f"input spec has no vectors besides the anchor {self.anchor!r}: nothing to "
                              "rotate (use MLPNet for purely invariant inputs)")
         blocks = []
-        for _ in range(layers):
+        for _ in range(vector_layers):
             blocks.append(GatedVectorLayer(c, s, vector_channels, hidden=hidden, k=k, activation=act))
             c, s = vector_channels, hidden
-        self.layers = nn.ModuleList(blocks)
+        self.vector_layers = nn.ModuleList(blocks)
+        self.trunk = InvariantMLP(c, s, hidden=hidden, depth=layers, k=k, activation=act)
         # output layout: vectors in order of appearance, then scalars
         n_vec = sum(f.multiplicity for f in out_spec.fields if f.kind != "scalar")
         n_sc = sum(f.size for f in out_spec.fields if f.kind == "scalar")
         self.n_out_vectors, self.n_out_scalars = n_vec, n_sc
         if n_vec:
-            self.head = VectorScalarHead(c, s, n_vec, n_sc)
+            self.head = VectorScalarHead(self.trunk.n_vectors_out, hidden, n_vec, n_sc)
         else:
-            self.head = InvariantHead(c, s, n_sc, k=k)
+            self.head = nn.Linear(hidden, n_sc)
         perm = [0] * out_spec.dim  # out_flat[j] = packed[perm[j]], packed = [vectors.flatten(), scalars]
         vi, si = 0, 3 * n_vec
         point_mask = []
@@ -108,24 +119,31 @@ class EquivariantNet(nn.Module):
         self.irreps_out = out_spec.irreps
 
     def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The last layer's ``(V (B, vector_channels, 3), S (B, hidden))``, e.g. for custom heads."""
-        V, S = self.encoder(x)
-        for layer in self.layers:
-            V, S = layer(V, S)
-        return V, S
+        """``(A (B, n, 3), h (B, hidden))``: the vectors the head combines and the invariant features,
+        e.g. for custom heads (``VectorScalarHead(n, hidden, ...)``)."""
+        At, h = self.features_t(x)
+        return At.transpose(1, 2), h
+
+    def features_t(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`features` with coordinate-major vectors ``At (B, 3, n)``."""
+        Vt, S = self.encoder.encode_t(x)
+        for layer in self.vector_layers:
+            Vt, S = layer.forward_t(Vt, S)
+        return self.trunk.forward_t(Vt, S)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         squeeze = x.dim() == 1
         if squeeze:
             x = x[None]
-        V, S = self.features(x)
+        At, h = self.features_t(x)
         if self.n_out_vectors:
-            vecs, scalars = self.head(V, S)
+            vecs, scalars = self.head.forward_t(At, h)
             if self._out_points:
                 vecs = vecs + self.out_point_mask.to(x.dtype) * self.encoder.anchor_point(x)[:, None, :]
-            out = torch.cat([vecs.reshape(x.shape[0], -1), scalars], dim=-1)
+            out = torch.cat([vecs.reshape(x.shape[0], -1), scalars], dim=-1) if self.n_out_scalars else \
+                vecs.reshape(x.shape[0], -1)
         else:
-            out = self.head(V, S)
+            out = self.head(h)
         if not self._identity_perm:
             out = out[:, self.perm]
         return out[0] if squeeze else out
