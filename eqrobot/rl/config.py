@@ -36,7 +36,8 @@ class TrainConfig:
     seed: int = 0
     """Seed for torch, numpy, the envs and the evaluation episodes."""
     n_envs: int = 1
-    """Parallel training envs. Off-policy algorithms train ``gradient_steps`` per env step per env."""
+    """Parallel training envs (off-policy: ``gradient_steps`` updates per ``train_freq`` steps of
+    ALL envs together, so more envs = fewer updates per env step = faster, less sample-efficient)."""
     vec_env: str = "dummy"
     """``dummy`` (one process) or ``subproc`` (a process per env; pays off for n_envs >= 2)."""
     demos: int = 0
