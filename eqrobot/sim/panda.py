@@ -178,7 +178,14 @@ class Panda:
         pull = self._null_gain * (self._rest7 - q7)
         # dq = J+ err + (I - J+ J) pull  with  J+ = J^T (J J^T + damping)^-1
         dq = pull + J.T @ np.linalg.solve(J @ J.T + self._damping_eye, err - J @ pull)
-        q_new = np.minimum(np.maximum(q7 + dq, self._lower), self._upper)
+        q_new = q7 + dq
+        blocked = (q_new < self._lower) | (q_new > self._upper)
+        if blocked.any():
+            # a joint hits its limit: freeze it and let the others do its share (once)
+            J = J * ~blocked
+            pull = pull * ~blocked
+            q_new = q7 + pull + J.T @ np.linalg.solve(J @ J.T + self._damping_eye, err - J @ pull)
+        q_new = np.minimum(np.maximum(q_new, self._lower), self._upper)
         g = min(max(float(gripper), -1.0), 1.0)
         w = min(max(self._width + g * self.max_gripper_step, 0.0), 2 * MAX_FINGER) / 2
         self._motors(
