@@ -328,7 +328,11 @@ class RotationResult:
                 # close the curve
                 th, r, lo, hi = (np.append(a, a[0] + (2 * np.pi if a is th else 0)) for a in (th, r, lo, hi))
                 color = colors[j % len(colors)]
-                ax.plot(th, r, "o-", color=color, label=p, markersize=3)
+                style = ("-", "--", ":", "-.")[j % 4]
+                marker = ("o", "s", "^", "d")[j % 4]
+                ax.plot(
+                    th, r, linestyle=style, marker=marker, color=color, label=p, markersize=3, linewidth=1.5
+                )
                 ax.fill_between(th, lo, hi, color=color, alpha=0.12)
                 if any(c.empty for c in cells):
                     ax.plot(
@@ -974,6 +978,8 @@ def simulator_equivariance_gap(
 
 def format_gap(gap: dict) -> str:
     """A few lines summarising :func:`simulator_equivariance_gap` for printing."""
+    if not gap.get("rows"):
+        return f"simulator equivariance gap on {gap['env_id']}: no episodes measured"
     lines = [
         f"simulator equivariance gap on {gap['env_id']} ({gap['group']} group, {gap['episodes']} episodes "
         f"x {len(gap['angles_deg'])} elements; initial-state gap {gap['initial_gap_max']:.1e})"
