@@ -91,9 +91,18 @@ def _detect_backend(fn, xs, dtype) -> str:
     return "torch" if all(isinstance(o, torch.Tensor) for o in outs) else "numpy"
 
 
-def equivariance_error(fn: Callable, spec_in, spec_out, rotation, translation=None, inputs=None,
-                       batch: int = 16, dtype=torch.float64, seed=0,
-                       backend: str | None = None) -> dict[str, dict[str, float]]:
+def equivariance_error(
+    fn: Callable,
+    spec_in,
+    spec_out,
+    rotation,
+    translation=None,
+    inputs=None,
+    batch: int = 16,
+    dtype=torch.float64,
+    seed=0,
+    backend: str | None = None,
+) -> dict[str, dict[str, float]]:
     """Per-output-field errors of ``fn`` under one group element.
 
     Returns ``{field: {"abs": max |f(g.x) - g.f(x)|, "scale": max |g.f(x)|}}`` with fields named
@@ -108,8 +117,9 @@ def equivariance_error(fn: Callable, spec_in, spec_out, rotation, translation=No
         inputs = tuple(random_inputs(s, batch, rng) for s in specs_in)
     elif not isinstance(inputs, (tuple, list)):
         inputs = (inputs,)
-    inputs = tuple(np.asarray(x.detach().cpu() if isinstance(x, torch.Tensor) else x, dtype=np.float64)
-                   for x in inputs)
+    inputs = tuple(
+        np.asarray(x.detach().cpu() if isinstance(x, torch.Tensor) else x, dtype=np.float64) for x in inputs
+    )
     if len(inputs) != len(specs_in):
         raise ValueError(f"{len(inputs)} inputs for {len(specs_in)} input specs")
     if backend is None:
@@ -128,18 +138,31 @@ def equivariance_error(fn: Callable, spec_in, spec_out, rotation, translation=No
         for f in spec.fields:
             key = f.name if len(specs_out) == 1 else f"{i}:{f.name}"
             diff = np.abs(b[..., f.slice] - expected[..., f.slice])
-            errors[key] = {"abs": float(diff.max(initial=0.0)),
-                           "scale": float(np.abs(expected[..., f.slice]).max(initial=0.0))}
+            errors[key] = {
+                "abs": float(diff.max(initial=0.0)),
+                "scale": float(np.abs(expected[..., f.slice]).max(initial=0.0)),
+            }
     return errors
 
 
 _DEFAULT_TOL = {torch.float64: (1e-9, 1e-9), torch.float32: (1e-4, 1e-5)}  # (rtol, atol)
 
 
-def assert_equivariant(fn: Callable, spec_in, spec_out, group: str = "se3", axis=(0.0, 0.0, 1.0),
-                       n_samples: int = 8, batch: int = 16, dtype=torch.float64, rtol: float | None = None,
-                       atol: float | None = None, translation_scale: float = 10.0, seed: int = 0,
-                       inputs=None) -> float:
+def assert_equivariant(
+    fn: Callable,
+    spec_in,
+    spec_out,
+    group: str = "se3",
+    axis=(0.0, 0.0, 1.0),
+    n_samples: int = 8,
+    batch: int = 16,
+    dtype=torch.float64,
+    rtol: float | None = None,
+    atol: float | None = None,
+    translation_scale: float = 10.0,
+    seed: int = 0,
+    inputs=None,
+) -> float:
     """Check ``fn(g . x) == g . fn(x)`` for ``n_samples`` random group elements; return the max error.
 
     ``fn``: a torch module or function of tensors, or a numpy function of flat arrays (detected
@@ -165,8 +188,11 @@ def assert_equivariant(fn: Callable, spec_in, spec_out, group: str = "se3", axis
         xs = inputs if inputs is not None else tuple(random_inputs(s, batch, rng) for s in specs_in)
         if backend is None:
             xs_t = xs if isinstance(xs, (tuple, list)) else (xs,)
-            backend = "torch" if isinstance(fn, torch.nn.Module) else _detect_backend(
-                fn, [np.asarray(x, dtype=np.float64) for x in xs_t], dtype)
+            backend = (
+                "torch"
+                if isinstance(fn, torch.nn.Module)
+                else _detect_backend(fn, [np.asarray(x, dtype=np.float64) for x in xs_t], dtype)
+            )
         errs = equivariance_error(fn, spec_in, spec_out, R, t, inputs=xs, dtype=dtype, backend=backend)
         for name, e in errs.items():
             tol = atol + rtol * e["scale"]
@@ -181,5 +207,6 @@ def assert_equivariant(fn: Callable, spec_in, spec_out, group: str = "se3", axis
             f"(atol {atol:g} + rtol {rtol:g} x output scale {e['scale']:.3g}) in field {name!r} "
             f"(sample {sample}, {dtype}; "
             f"rotation angle {np.degrees(np.arccos(np.clip((np.trace(R) - 1) / 2, -1, 1))):.1f} deg, "
-            f"|t| = {np.linalg.norm(t):.3g})")
+            f"|t| = {np.linalg.norm(t):.3g})"
+        )
     return worst_err

@@ -115,14 +115,37 @@ def matrix_to_quat_xyzw(R):
     tr = m00 + m11 + m22
     # four candidate (unnormalised) quaternions, each accurate when its pivot is largest
     cands = [
-        _stack([R[..., 2, 1] - R[..., 1, 2], R[..., 0, 2] - R[..., 2, 0], R[..., 1, 0] - R[..., 0, 1],
-                1 + tr], -1),
-        _stack([1 + m00 - m11 - m22, R[..., 0, 1] + R[..., 1, 0], R[..., 0, 2] + R[..., 2, 0],
-                R[..., 2, 1] - R[..., 1, 2]], -1),
-        _stack([R[..., 0, 1] + R[..., 1, 0], 1 - m00 + m11 - m22, R[..., 1, 2] + R[..., 2, 1],
-                R[..., 0, 2] - R[..., 2, 0]], -1),
-        _stack([R[..., 0, 2] + R[..., 2, 0], R[..., 1, 2] + R[..., 2, 1], 1 - m00 - m11 + m22,
-                R[..., 1, 0] - R[..., 0, 1]], -1),
+        _stack(
+            [R[..., 2, 1] - R[..., 1, 2], R[..., 0, 2] - R[..., 2, 0], R[..., 1, 0] - R[..., 0, 1], 1 + tr],
+            -1,
+        ),
+        _stack(
+            [
+                1 + m00 - m11 - m22,
+                R[..., 0, 1] + R[..., 1, 0],
+                R[..., 0, 2] + R[..., 2, 0],
+                R[..., 2, 1] - R[..., 1, 2],
+            ],
+            -1,
+        ),
+        _stack(
+            [
+                R[..., 0, 1] + R[..., 1, 0],
+                1 - m00 + m11 - m22,
+                R[..., 1, 2] + R[..., 2, 1],
+                R[..., 0, 2] - R[..., 2, 0],
+            ],
+            -1,
+        ),
+        _stack(
+            [
+                R[..., 0, 2] + R[..., 2, 0],
+                R[..., 1, 2] + R[..., 2, 1],
+                1 - m00 - m11 + m22,
+                R[..., 1, 0] - R[..., 0, 1],
+            ],
+            -1,
+        ),
     ]
     pivots = _stack([1 + tr, 1 + m00 - m11 - m22, 1 - m00 + m11 - m22, 1 - m00 - m11 + m22], -1)
     C = _stack(cands, -2)  # (..., 4, 4)
@@ -150,8 +173,14 @@ def skew(v):
 
 def vee(S):
     """Inverse of :func:`skew` (antisymmetric part): ``(..., 3, 3)`` -> ``(..., 3)``."""
-    return _stack([(S[..., 2, 1] - S[..., 1, 2]) / 2, (S[..., 0, 2] - S[..., 2, 0]) / 2,
-                   (S[..., 1, 0] - S[..., 0, 1]) / 2], -1)
+    return _stack(
+        [
+            (S[..., 2, 1] - S[..., 1, 2]) / 2,
+            (S[..., 0, 2] - S[..., 2, 0]) / 2,
+            (S[..., 1, 0] - S[..., 0, 1]) / 2,
+        ],
+        -1,
+    )
 
 
 def exp_so3(omega):
@@ -200,7 +229,7 @@ def log_so3(R):
     out = factor[..., None] * w
     # near pi, sin -> 0 and w loses the axis: take it from B = (R + R^T)/2 - cos I = (1 - cos) a a^T
     near_pi = cos < -0.99
-    if (near_pi.any().item() if t else near_pi.any()):
+    if near_pi.any().item() if t else near_pi.any():
         B = (R + _T(R)) / 2
         diag = _stack([B[..., 0, 0], B[..., 1, 1], B[..., 2, 2]], -1) - cos[..., None]
         if t:
@@ -258,8 +287,10 @@ class Pose:
     @classmethod
     def identity(cls, like=None) -> Pose:
         if like is not None and _is_torch(like):
-            return cls(torch.eye(3, dtype=like.dtype, device=like.device), torch.zeros(3, dtype=like.dtype,
-                                                                                       device=like.device))
+            return cls(
+                torch.eye(3, dtype=like.dtype, device=like.device),
+                torch.zeros(3, dtype=like.dtype, device=like.device),
+            )
         return cls(np.eye(3), np.zeros(3))
 
     @classmethod

@@ -69,7 +69,7 @@ def pack(V: torch.Tensor, S: torch.Tensor) -> torch.Tensor:
 def unpack(x: torch.Tensor, n_scalars: int, n_vectors: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Inverse of :func:`pack`: returns ``(V, S)``."""
     S = x[..., :n_scalars]
-    V = x[..., n_scalars:n_scalars + 3 * n_vectors].reshape(*x.shape[:-1], n_vectors, 3)
+    V = x[..., n_scalars : n_scalars + 3 * n_vectors].reshape(*x.shape[:-1], n_vectors, 3)
     return V, S
 
 
@@ -102,8 +102,10 @@ def resolve_anchor(spec: ArraySpec, anchor: str | None) -> str | None:
         return None
     if anchor in spec:
         if spec[anchor].kind != "point":
-            raise ValueError(f"anchor field {anchor!r} has kind {spec[anchor].kind!r}; the anchor must be a "
-                             f"point field, one of {points}")
+            raise ValueError(
+                f"anchor field {anchor!r} has kind {spec[anchor].kind!r}; the anchor must be a "
+                f"point field, one of {points}"
+            )
         return anchor
     matches = [n for n in points if n.endswith(anchor)]
     if len(matches) == 1:
@@ -120,10 +122,16 @@ class SpecEncoder(nn.Module):
     +-1 entries, so ``p - anchor`` is computed exactly as a float subtraction in the input dtype
     (float32 rounding of large translations stays at input precision).
 
+    ``point_pairs=True`` also adds the difference ``p_i - p_j`` of every pair of (non-anchor) points
+    (up to ``max_pair_points`` points): the same span, but the distances a task depends on (ee to
+    object, object to goal) become direct features instead of cancellations between large
+    anchor-relative numbers, which makes them much easier to learn.
+
     ``channel_names`` lists what each of the ``C`` vector channels is.
     """
 
-    def __init__(self, spec: ArraySpec, anchor: str | None = None):
+    def __init__(self, spec: ArraySpec, anchor: str | None = None, point_pairs: bool = False,
+                 max_pair_points: int = 6):
         super().__init__()
         if not isinstance(spec, ArraySpec):
             raise TypeError(f"spec must be an ArraySpec, got {type(spec).__name__}")
@@ -132,27 +140,35 @@ class SpecEncoder(nn.Module):
         self.spec = spec
         self.anchor = resolve_anchor(spec, anchor)
         if self.anchor is None and spec.of_kind("point"):
-            raise ValueError("input spec has point fields but anchor='none': points need an anchor to become "
-                             "translation invariant")
-        channels, names, sc_idx = [], [], []  # channels: (start index, is_point)
+            raise ValueError(
+                "input spec has point fields but anchor='none': points need an anchor to become "
+                "translation invariant"
+            )
+        a0 = spec[self.anchor].start if self.anchor is not None else None
+        channels, names, sc_idx = [], [], []  # channels: (start of the +1 triple, start of the -1 one)
         for f in spec.fields:
             if f.kind == "scalar":
                 sc_idx += list(range(f.start, f.start + f.size))
             elif f.name != self.anchor:
                 for c in range(f.multiplicity):
-                    channels.append((f.start + 3 * c, f.kind == "point"))
+                    channels.append((f.start + 3 * c, a0 if f.kind == "point" else None))
                     names.append(f.name if f.multiplicity == 1 else f"{f.name}[{c}]")
+        points = [f for f in spec.of_kind("point") if f.name != self.anchor]
+        if point_pairs and 2 <= len(points) <= max_pair_points:
+            for i, p in enumerate(points):
+                for q in points[i + 1:]:
+                    channels.append((p.start, q.start))
+                    names.append(f"{p.name}-{q.name}")
         self.channel_names = tuple(names)
         C, N = len(channels), len(sc_idx)
         self.n_vectors, self.n_scalars = C, N
         # x @ E = [V^T flattened (3, C) coordinate-major, S]
         E = torch.zeros(spec.dim, 3 * C + N)
-        a0 = spec[self.anchor].start if self.anchor is not None else None
-        for c, (start, is_point) in enumerate(channels):
+        for c, (plus, minus) in enumerate(channels):
             for d in range(3):
-                E[start + d, d * C + c] = 1.0
-                if is_point:
-                    E[a0 + d, d * C + c] = -1.0
+                E[plus + d, d * C + c] = 1.0
+                if minus is not None:
+                    E[minus + d, d * C + c] = -1.0
         for j, i in enumerate(sc_idx):
             E[i, 3 * C + j] = 1.0
         self.register_buffer("matrix", E, persistent=False)
@@ -219,13 +235,15 @@ class InvariantFeatures(nn.Module):
         self.n_vectors, self.k, self.n_cross = C, k, n_cross
         n_proj = k if mode == "projected" else 0
         self.n_proj = n_proj
-        self.weight = nn.Parameter(torch.randn(C, n_proj + 3 * n_cross) / math.sqrt(C)) if n_proj + n_cross \
-            else None
+        self.weight = (
+            nn.Parameter(torch.randn(C, n_proj + 3 * n_cross) / math.sqrt(C)) if n_proj + n_cross else None
+        )
         if mode == "gram":
             iu = torch.triu_indices(C, C)
             # indices into the flat coordinate-major (B, 3C) layout: pair p, coordinate d
-            self.register_buffer("pair_i", torch.cat([iu[0] + d * C for d in range(3)]), persistent=False)
-            self.register_buffer("pair_j", torch.cat([iu[1] + d * C for d in range(3)]), persistent=False)
+            pair_i = torch.cat([iu[0] + d * C for d in range(3)])
+            pair_j = torch.cat([iu[1] + d * C for d in range(3)])
+            self.register_buffer("pairs", torch.cat([pair_i, pair_j]), persistent=False)
             n_dot = C * (C + 1) // 2
         else:
             n_dot = C * k
@@ -234,7 +252,11 @@ class InvariantFeatures(nn.Module):
         self.irreps_in = pair_irreps(0, n_vectors)
         self.irreps_out = pair_irreps(self.n_out, self.n_aug)
 
-    def forward_t(self, Vt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward_t(
+        self, Vt: torch.Tensor, scalars: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``Vt (B, 3, C)`` -> ``(invariants, At (B, 3, C + n_cross))``; ``scalars`` (B, N), if given,
+        are prepended to the invariants (one concatenation instead of two)."""
         B, C = Vt.shape[0], self.n_vectors
         Vt = Vt.contiguous()
         U = None
@@ -242,20 +264,21 @@ class InvariantFeatures(nn.Module):
             U = (Vt.view(B * 3, C) @ self.weight).view(B, 3, -1)  # (B, 3, n_proj + 3 n_cross)
         if self.mode == "gram":
             # gathers + one product + two adds: far cheaper than a broadcast (B, 3, C, C) or a bmm
-            flat = Vt.view(B, 3 * C)
-            prod = flat.index_select(1, self.pair_i) * flat.index_select(1, self.pair_j)
-            P = prod.shape[1] // 3
-            dots = prod[:, :P] + prod[:, P:2 * P] + prod[:, 2 * P:]
+            P = C * (C + 1) // 2
+            both = Vt.view(B, 3 * C).index_select(1, self.pairs)
+            prod = both[:, : 3 * P] * both[:, 3 * P :]
+            dots = prod[:, :P] + prod[:, P : 2 * P] + prod[:, 2 * P :]
         else:
-            dots = (Vt[:, :, :, None] * U[:, :, None, :self.n_proj]).sum(1).reshape(B, C * self.n_proj)
+            dots = (Vt[:, :, :, None] * U[:, :, None, : self.n_proj]).sum(1).reshape(B, C * self.n_proj)
+        pre = [scalars] if scalars is not None and scalars.shape[-1] else []
         if not self.n_cross:
-            return dots, Vt
+            return (torch.cat(pre + [dots], dim=1) if pre else dots), Vt
         m, p = self.n_cross, self.n_proj
         # one unbind (a single backward node) instead of three slices (three zero-filled grads)
         a, b, c = (U[..., p:] if p else U).view(B, 3, 3, m).unbind(2)
         X = torch.linalg.cross(a, b, dim=1)  # (B, 3, m)
         triple = (X * c).sum(1)  # (B, m)
-        return torch.cat([dots, triple], dim=1), torch.cat([Vt, X], dim=2)
+        return torch.cat(pre + [dots, triple], dim=1), torch.cat([Vt, X], dim=2)
 
     def forward(self, V: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         inv, A = self.forward_t(V.transpose(1, 2))
@@ -272,9 +295,18 @@ class GatedVectorLayer(nn.Module):
     unit ball, so stacking layers of polynomial invariants cannot blow up; ``squash=False`` skips it.
     """
 
-    def __init__(self, n_vectors_in: int, n_scalars_in: int, n_vectors_out: int, hidden: int = 64,
-                 depth: int = 1, k: int = 8, n_cross: int | None = None,
-                 activation: type[nn.Module] = nn.SiLU, squash: bool = True):
+    def __init__(
+        self,
+        n_vectors_in: int,
+        n_scalars_in: int,
+        n_vectors_out: int,
+        hidden: int = 64,
+        depth: int = 1,
+        k: int = 8,
+        n_cross: int | None = None,
+        activation: type[nn.Module] = nn.SiLU,
+        squash: bool = True,
+    ):
         super().__init__()
         self.squash = squash
         _check_positive("n_scalars_in", n_scalars_in, allow_zero=True)
@@ -296,8 +328,8 @@ class GatedVectorLayer(nn.Module):
         self.irreps_out = pair_irreps(hidden, n_vectors_out)
 
     def forward_t(self, Vt: torch.Tensor, S: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        inv, A = self.invariants.forward_t(Vt)
-        h = self.mlp(torch.cat([S, inv], dim=-1) if S.shape[-1] else inv)
+        inv, A = self.invariants.forward_t(Vt, S)
+        h = self.mlp(inv)
         V = (A @ self.mix) * self.gate(h)[:, None, :]
         if self.squash:
             V = V * torch.rsqrt(1 + (V * V).sum(1, keepdim=True))
@@ -318,8 +350,16 @@ class InvariantMLP(nn.Module):
     of vectors, so invariants -> MLP -> head is universal for l <= 1 inputs.
     """
 
-    def __init__(self, n_vectors_in: int, n_scalars_in: int, hidden: int = 64, depth: int = 2, k: int = 8,
-                 n_cross: int | None = None, activation: type[nn.Module] = nn.SiLU):
+    def __init__(
+        self,
+        n_vectors_in: int,
+        n_scalars_in: int,
+        hidden: int = 64,
+        depth: int = 2,
+        k: int = 8,
+        n_cross: int | None = None,
+        activation: type[nn.Module] = nn.SiLU,
+    ):
         super().__init__()
         _check_positive("n_scalars_in", n_scalars_in, allow_zero=True)
         _check_positive("hidden", hidden)
@@ -335,8 +375,8 @@ class InvariantMLP(nn.Module):
         self.irreps_out = pair_irreps(hidden, self.invariants.n_aug)
 
     def forward_t(self, Vt: torch.Tensor, S: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        inv, A = self.invariants.forward_t(Vt)
-        return A, self.mlp(torch.cat([S, inv], dim=-1) if S.shape[-1] else inv)
+        inv, A = self.invariants.forward_t(Vt, S)
+        return A, self.mlp(inv)
 
     def forward(self, V: torch.Tensor, S: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         A, h = self.forward_t(V.transpose(1, 2), S)
@@ -368,10 +408,9 @@ class VectorScalarHead(nn.Module):
         """``Vt (B, 3, C)`` -> ``(vectors (B, n_vectors, 3), scalars)``."""
         out = self.linear(S)
         nv = self.n_vectors * self.n_vectors_in
-        coef = out[:, :nv].reshape(-1, 1, self.n_vectors, self.n_vectors_in)
-        # (B, 3, 1, C) * (B, 1, n, C) summed over C; elementwise beats bmm for tiny per-sample matrices
-        vecs = (Vt[:, :, None, :] * coef).sum(-1)  # (B, 3, n)
-        return vecs.transpose(1, 2), out[:, nv:]
+        coef = out[:, :nv].reshape(-1, self.n_vectors, 1, self.n_vectors_in)
+        # (B, n, 1, C) * (B, 1, 3, C) summed over C; elementwise beats bmm for tiny per-sample matrices
+        return (coef * Vt[:, None]).sum(-1), out[:, nv:]  # (B, n, 3)
 
     def forward(self, V: torch.Tensor, S: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.forward_t(V.transpose(1, 2), S)
@@ -383,8 +422,9 @@ class InvariantHead(nn.Module):
     For critics, values, Q-functions (whose input spec simply holds observation + goal + action).
     """
 
-    def __init__(self, n_vectors_in: int, n_scalars_in: int, n_out: int, k: int = 8,
-                 n_cross: int | None = None):
+    def __init__(
+        self, n_vectors_in: int, n_scalars_in: int, n_out: int, k: int = 8, n_cross: int | None = None
+    ):
         super().__init__()
         _check_positive("n_scalars_in", n_scalars_in, allow_zero=True)
         _check_positive("n_out", n_out)
@@ -399,8 +439,8 @@ class InvariantHead(nn.Module):
     def forward_t(self, Vt: torch.Tensor, S: torch.Tensor) -> torch.Tensor:
         if self.invariants is None:
             return self.linear(S)
-        inv, _ = self.invariants.forward_t(Vt)
-        return self.linear(torch.cat([S, inv], dim=-1) if S.shape[-1] else inv)
+        inv, _ = self.invariants.forward_t(Vt, S)
+        return self.linear(inv)
 
     def forward(self, V: torch.Tensor, S: torch.Tensor) -> torch.Tensor:
         return self.forward_t(V.transpose(1, 2), S)

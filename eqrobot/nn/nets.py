@@ -46,24 +46,41 @@ class EquivariantNet(nn.Module):
 
     ``in_spec`` -> :class:`SpecEncoder` (points relative to ``anchor``; vectors ``v_i``, scalars)
     -> ``vector_layers`` x :class:`GatedVectorLayer` (``vector_channels`` hidden vectors; default
-    none) -> :class:`InvariantMLP` (``k`` learned vector combinations, their dot and triple products
-    with the vectors, plus the input scalars, through ``layers`` hidden layers of width ``hidden``)
-    -> head: each output vector is ``sum_i c_i(h) a_i`` over the vectors and cross products ``a_i``,
-    each output scalar linear in ``h``. This "invariants + MLP + invariant-weighted sum" form is
-    universal for l <= 1 inputs and costs about one MLP (shared/DESIGN.md section 3).
+    none) -> :class:`InvariantMLP` (dot products of the vectors — all pairs while ``C + 1 <= 2k``,
+    else with ``k`` learned combinations — triple products, and the input scalars, through
+    ``layers`` hidden layers of width ``hidden``) -> head: each output vector is ``sum_i c_i(h) a_i``
+    over the vectors and cross products ``a_i``, each output scalar linear in ``h``. This
+    "invariants + MLP + invariant-weighted sum" form is universal for l <= 1 inputs and costs about
+    one MLP (shared/DESIGN.md section 3).
 
     Output fields: ``vector``/``pseudovector`` (one vector each), ``frame`` (three vectors, the
     stored columns, not orthonormalised), ``point`` (anchor + a predicted vector; needs an anchor),
     ``scalar`` (invariant; a scalar-only ``out_spec`` gives an invariant net, e.g. a critic whose
     ``in_spec`` holds observation + goal + action).
 
+    ``n_cross`` (cross/triple products of learned vector combinations, for chirality): ``"auto"``
+    uses none when the input holds a frame (whose columns already fix the handedness) and
+    ``min(4, k // 2)`` otherwise. ``point_pairs``: also encode the differences between points
+    (see :class:`SpecEncoder`).
+
     Pseudovectors are treated as vectors: exact for proper rotations (det +1), which is the group we
     promise (shared/DESIGN.md section 2).
     """
 
-    def __init__(self, in_spec: ArraySpec, out_spec: ArraySpec, hidden: int = 64, layers: int = 2,
-                 vector_channels: int = 16, anchor: str | None = None, k: int = 8, vector_layers: int = 0,
-                 activation="silu"):
+    def __init__(
+        self,
+        in_spec: ArraySpec,
+        out_spec: ArraySpec,
+        hidden: int = 64,
+        layers: int = 2,
+        vector_channels: int = 16,
+        anchor: str | None = None,
+        k: int = 8,
+        vector_layers: int = 0,
+        n_cross: int | str = "auto",
+        point_pairs: bool = True,
+        activation="silu",
+    ):
         super().__init__()
         _check_spec(in_spec, "input spec")
         _check_spec(out_spec, "output spec")
@@ -73,23 +90,39 @@ class EquivariantNet(nn.Module):
         _check_positive("vector_layers", vector_layers, allow_zero=True)
         _check_positive("k", k)
         act = _activation(activation)
+        if n_cross == "auto":
+            # A frame input (det +1 on data) already fixes the handedness: its columns span space and
+            # c3 = c1 x c2, so triple products and cross products are functions of dot products and
+            # the frame's columns. Without one, learned cross products supply chirality.
+            n_cross = 0 if in_spec.of_kind("frame") else min(4, k // 2)
+        elif not isinstance(n_cross, int) or isinstance(n_cross, bool) or n_cross < 0:
+            raise ValueError(f"n_cross must be 'auto' or an int >= 0, got {n_cross!r}")
+        self.n_cross = n_cross
         self.in_spec, self.out_spec = in_spec, out_spec
-        self.encoder = SpecEncoder(in_spec, anchor)
+        self.encoder = SpecEncoder(in_spec, anchor, point_pairs=point_pairs)
         self.anchor = self.encoder.anchor
         if out_spec.of_kind("point") and self.anchor is None:
             names = [f.name for f in out_spec.of_kind("point")]
-            raise ValueError(f"output spec has point fields {names} but the input spec has no anchor point"
-                             ": a point output is anchor + predicted vector")
+            raise ValueError(
+                f"output spec has point fields {names} but the input spec has no anchor point"
+                ": a point output is anchor + predicted vector"
+            )
         c, s = self.encoder.n_vectors, self.encoder.n_scalars
         if c == 0:
-            raise ValueError(f"input spec has no vectors besides the anchor {self.anchor!r}: nothing to "
-                             "rotate (use MLPNet for purely invariant inputs)")
+            raise ValueError(
+                f"input spec has no vectors besides the anchor {self.anchor!r}: nothing to "
+                "rotate (use MLPNet for purely invariant inputs)"
+            )
         blocks = []
         for _ in range(vector_layers):
-            blocks.append(GatedVectorLayer(c, s, vector_channels, hidden=hidden, k=k, activation=act))
+            blocks.append(
+                GatedVectorLayer(
+                    c, s, vector_channels, hidden=hidden, k=k, n_cross=min(4, k // 2), activation=act
+                )
+            )
             c, s = vector_channels, hidden
         self.vector_layers = nn.ModuleList(blocks)
-        self.trunk = InvariantMLP(c, s, hidden=hidden, depth=layers, k=k, activation=act)
+        self.trunk = InvariantMLP(c, s, hidden=hidden, depth=layers, k=k, n_cross=n_cross, activation=act)
         # output layout: vectors in order of appearance, then scalars
         n_vec = sum(f.multiplicity for f in out_spec.fields if f.kind != "scalar")
         n_sc = sum(f.size for f in out_spec.fields if f.kind == "scalar")
@@ -140,8 +173,11 @@ class EquivariantNet(nn.Module):
             vecs, scalars = self.head.forward_t(At, h)
             if self._out_points:
                 vecs = vecs + self.out_point_mask.to(x.dtype) * self.encoder.anchor_point(x)[:, None, :]
-            out = torch.cat([vecs.reshape(x.shape[0], -1), scalars], dim=-1) if self.n_out_scalars else \
-                vecs.reshape(x.shape[0], -1)
+            out = (
+                torch.cat([vecs.reshape(x.shape[0], -1), scalars], dim=-1)
+                if self.n_out_scalars
+                else vecs.reshape(x.shape[0], -1)
+            )
         else:
             out = self.head(h)
         if not self._identity_perm:
@@ -157,8 +193,9 @@ class MLPNet(nn.Module):
     width ``hidden`` on the raw flat input. Not equivariant.
     """
 
-    def __init__(self, in_spec: ArraySpec, out_spec: ArraySpec, hidden: int = 64, layers: int = 2,
-                 activation="silu"):
+    def __init__(
+        self, in_spec: ArraySpec, out_spec: ArraySpec, hidden: int = 64, layers: int = 2, activation="silu"
+    ):
         super().__init__()
         _check_spec(in_spec, "input spec")
         _check_spec(out_spec, "output spec")
@@ -184,8 +221,14 @@ def _mlp_params(d_in: int, d_out: int, hidden: int, layers: int) -> int:
     return (d_in + 1) * hidden + (layers - 1) * (hidden + 1) * hidden + (hidden + 1) * d_out
 
 
-def mlp_matching(in_spec: ArraySpec, out_spec: ArraySpec, n_params, layers: int = 2, activation="silu",
-                 tolerance: float = 0.05) -> MLPNet:
+def mlp_matching(
+    in_spec: ArraySpec,
+    out_spec: ArraySpec,
+    n_params,
+    layers: int = 2,
+    activation="silu",
+    tolerance: float = 0.05,
+) -> MLPNet:
     """An :class:`MLPNet` with ``layers`` hidden layers whose parameter count is closest to ``n_params``
     (an int, or a module whose trainable parameters are counted); raises if none is within
     ``tolerance`` (relative).
@@ -196,10 +239,14 @@ def mlp_matching(in_spec: ArraySpec, out_spec: ArraySpec, n_params, layers: int 
     # solve (layers-1) h^2 + (d_in + 1 + layers - 1 + d_out) h + d_out = target for h
     a, b, c = layers - 1, d_in + layers + d_out, d_out - target
     h0 = -c / b if a == 0 else (-b + math.sqrt(b * b - 4 * a * c)) / (2 * a)
-    best = min(range(max(1, int(h0) - 2), int(h0) + 3),
-               key=lambda h: abs(_mlp_params(d_in, d_out, h, layers) - target))
+    best = min(
+        range(max(1, int(h0) - 2), int(h0) + 3),
+        key=lambda h: abs(_mlp_params(d_in, d_out, h, layers) - target),
+    )
     got = _mlp_params(d_in, d_out, best, layers)
     if abs(got - target) > tolerance * target:
-        raise ValueError(f"no MLP with {layers} hidden layers has ~{target} parameters "
-                         f"(closest: hidden={best}, {got} parameters)")
+        raise ValueError(
+            f"no MLP with {layers} hidden layers has ~{target} parameters "
+            f"(closest: hidden={best}, {got} parameters)"
+        )
     return MLPNet(in_spec, out_spec, hidden=best, layers=layers, activation=activation)

@@ -174,3 +174,24 @@ def test_mlp_net_and_matching():
     with pytest.raises(ValueError, match="no MLP"):
         mlp_matching(IN, ACTOR_OUT, 10)
     assert isinstance(MLPNet(IN, ACTOR_OUT, hidden=8), torch.nn.Module)
+
+
+def test_cross_products_auto_and_chirality_without_frame():
+    assert EquivariantNet(IN, ACTOR_OUT).n_cross == 0  # the object frame fixes the handedness
+    no_frame = ArraySpec([("base_position", "point"), ("a", "vector"), ("b", "vector")])
+    net = EquivariantNet(no_frame, ArraySpec([("v", "vector")]), hidden=16)
+    assert net.n_cross > 0
+    assert_equivariant(net, no_frame, ArraySpec([("v", "vector")]), n_samples=3)
+    # with cross products, a x b is in the span of the head's vectors: fit it exactly-ish
+    torch.manual_seed(0)
+    x = torch.randn(512, no_frame.dim)
+    target = torch.linalg.cross(x[:, 3:6], x[:, 6:9], dim=-1)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    for _ in range(300):
+        loss = (net(x) - target).square().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.1 * target.square().mean().item()
+    with pytest.raises(ValueError, match="n_cross"):
+        EquivariantNet(IN, ACTOR_OUT, n_cross=-1)

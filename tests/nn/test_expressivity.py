@@ -113,7 +113,7 @@ def test_equivariant_net_generalises_to_rotations_mlp_does_not():
     eq, mlp = r["equivariant"], r["mlp"]
     print(r)
     # the equivariant net learns the target, and its error on rotated scenes IS its canonical error
-    assert eq["canonical"] < 0.15 * r["target_rms"], r
+    assert eq["canonical"] < 0.1 * r["target_rms"], r
     for group in ("so2", "so3"):
         assert abs(eq[group] - eq["canonical"]) < 1e-3 + 1e-2 * eq["canonical"], r
         # the MLP fits the canonical scenes but not rotated ones it never saw
