@@ -99,22 +99,46 @@ class SpecFeaturesMixin:
 
 
 class SpecFlattenExtractor(BaseFeaturesExtractor):
-    """Dict observation -> flat array laid out by :func:`input_spec` (parameter-free, equivariant)."""
+    """Dict observation -> flat array laid out by :func:`input_spec` (parameter-free, equivariant).
+
+    :param scales: optional per-field multipliers, keyed by field kind (``"point"``, ``"vector"``,
+        ...) or field name (``"ee_velocity"`` or ``"observation/ee_velocity"``; names win over kinds),
+        e.g. ``{"point": 5.0}`` to measure positions in units of 20 cm. One factor per *field* commutes
+        with rotations and, applied to every point alike, with translations; a per-component
+        normalisation would not. Set via ``policy_kwargs={"features_extractor_kwargs": {"scales": ...}}``.
+    """
 
     def __init__(
         self,
         observation_space: spaces.Dict,
         geometry_spec: GeometrySpec | dict | None = None,
         obs_keys: tuple[str, ...] = DEFAULT_OBS_KEYS,
+        scales: dict[str, float] | None = None,
     ):
         spec = resolve_geometry_spec(observation_space, None, geometry_spec, tuple(obs_keys))
         self.in_spec = input_spec(spec, tuple(obs_keys))
         super().__init__(observation_space, self.in_spec.dim)
         self.geometry_spec = spec
         self.obs_keys = tuple(obs_keys)
+        self.scales = dict(scales or {})
+        point_scales = set()
+        factors = torch.ones(self.in_spec.dim)
+        for f in self.in_spec.fields:
+            short = f.name.split("/", 1)[-1]
+            factor = self.scales.get(f.name, self.scales.get(short, self.scales.get(f.kind, 1.0)))
+            factors[f.slice] = float(factor)
+            if f.kind == "point":
+                point_scales.add(float(factor))
+        if len(point_scales) > 1:
+            raise ValueError(
+                f"all point fields need the same scale (translations move them alike), got {point_scales}"
+            )
+        self.register_buffer("factors", factors, persistent=False)
+        self._identity = bool((factors == 1).all())
 
     def forward(self, observations: dict[str, torch.Tensor]) -> torch.Tensor:
-        return torch.cat([observations[k] for k in self.obs_keys], dim=-1)
+        x = torch.cat([observations[k] for k in self.obs_keys], dim=-1)
+        return x if self._identity else x * self.factors.to(x.dtype)
 
 
 # --- networks -----------------------------------------------------------------------------

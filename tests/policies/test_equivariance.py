@@ -193,3 +193,27 @@ def test_bad_spaces_fail_clearly(toy_env, toy_spec):
         PPO("EquivariantPolicy", env, policy_kwargs={"geometry_spec": bad})
     with pytest.raises(ValueError, match="unknown net"):
         TD3("EquivariantPolicy", toy_env, policy_kwargs={"net": "transformer"})
+
+
+def test_field_scales_keep_equivariance(toy_env, toy_spec):
+    scales = {"point": 5.0, "ee_velocity": 2.0, "scalar": 10.0}
+    model = SAC("EquivariantPolicy", toy_env, policy_kwargs={"features_extractor_kwargs": {"scales": scales}})
+    policy = double_policy(model)
+    obs = random_obs(toy_spec, 16, 7)
+    R, t = group_element(7, 10.0)
+    g_obs = toy_spec.transform_obs(obs, R, t)
+    a = policy.actor(obs, deterministic=True)
+    close(policy.actor(g_obs, deterministic=True), toy_spec.action.transform(a, R))
+    for q, g_q in zip(
+        policy.critic(obs, a), policy.critic(g_obs, toy_spec.action.transform(a, R)), strict=True
+    ):
+        close(g_q, q)
+    feats = policy.actor.features_extractor
+    assert feats.factors[feats.in_spec["observation/ee_velocity"].slice].tolist() == [2.0] * 3
+    assert feats.factors[feats.in_spec["desired_goal/object_position"].slice].tolist() == [5.0] * 3
+    with pytest.raises(ValueError, match="same scale"):
+        SAC(
+            "EquivariantPolicy",
+            toy_env,
+            policy_kwargs={"features_extractor_kwargs": {"scales": {"ee_position": 2.0}}},
+        )
