@@ -316,17 +316,25 @@ class RandomPolicy:
 def _make_policy(policy, env, spec: GeometrySpec, seed: int):
     if policy is None or (isinstance(policy, str) and policy == "random"):
         return RandomPolicy(spec, seed)
-    if isinstance(policy, str) and policy == "oracle":
+    if isinstance(policy, str) and policy in ("oracle", "oracle-push", "oracle-grasp"):
         from eqrobot.envs.oracles import OraclePolicy
 
-        return OraclePolicy(env)
+        if policy == "oracle":
+            return OraclePolicy(env)
+        return OraclePolicy(env, push_strategy=policy.split("-")[1])
     if isinstance(policy, (str, os.PathLike)):
         path = str(policy)
         if not os.path.exists(path) and not os.path.exists(path + ".zip"):
             raise FileNotFoundError(
-                f"policy {policy!r}: not 'random', 'oracle' or an existing SB3 model file"
+                f"policy {policy!r}: not random, oracle, oracle-push or an existing SB3 model or run folder"
             )
-        from stable_baselines3 import SAC, TD3, PPO, DDPG  # noqa: I001
+        try:  # eqrobot run folders and zips with eqrobot policy classes (lazy: rl sits above dynamics)
+            from eqrobot.rl.checkpoint import load_model as load_run
+        except ImportError:
+            load_run = None
+        if load_run is not None:
+            return load_run(path, env_id=getattr(getattr(env, "spec", None), "id", None))
+        from stable_baselines3 import DDPG, PPO, SAC, TD3
 
         errors = []
         for cls in (SAC, TD3, DDPG, PPO):
@@ -342,6 +350,27 @@ def _make_policy(policy, env, spec: GeometrySpec, seed: int):
     return policy
 
 
+def parse_policy_mix(policy) -> list[tuple[object, float]]:
+    """``"oracle:0.4,oracle-push:0.4,random:0.2"`` or ``{"oracle": 0.5, ...}`` -> [(policy, weight)];
+    a single policy -> [(policy, 1.0)]. The mixture is drawn per episode."""
+    if isinstance(policy, dict):
+        items = list(policy.items())
+    elif isinstance(policy, str) and ("," in policy or ":" in policy) and not os.path.exists(policy):
+        items = []
+        for part in policy.split(","):
+            name, _, w = part.strip().partition(":")
+            try:
+                items.append((name.strip(), float(w) if w else 1.0))
+            except ValueError:
+                raise ValueError(f"bad policy mixture entry {part!r} (expected NAME:WEIGHT)") from None
+    else:
+        return [(policy, 1.0)]
+    total = sum(w for _, w in items)
+    if not items or total <= 0 or any(w < 0 for _, w in items):
+        raise ValueError(f"policy mixture {policy!r} needs non-negative weights with a positive sum")
+    return [(p, w / total) for p, w in items]
+
+
 def collect_transitions(
     env_id: str,
     n_transitions: int,
@@ -355,8 +384,10 @@ def collect_transitions(
 ) -> Transitions:
     """Run ``policy`` in ``env_id`` and record ``n_transitions`` transitions.
 
-    ``policy``: ``"random"``, ``"oracle"`` (:class:`eqrobot.envs.oracles.OraclePolicy`), a path to a
-    trained SB3 model, or any object with ``predict(obs, deterministic=...) -> (action, state)``.
+    ``policy``: ``"random"``, ``"oracle"`` (:class:`eqrobot.envs.oracles.OraclePolicy`; for Push
+    ``"oracle-push"`` is its closed-hand pushing variant), a path to a trained SB3 model or eqrobot
+    run folder, any object with ``predict(obs, deterministic=...) -> (action, state)``, or a
+    mixture drawn per episode: ``"oracle:0.4,oracle-push:0.4,random:0.2"`` (or a dict).
     ``action_noise`` adds isotropic Gaussian noise of that std to each vector field of the action
     (and to scalars); ``random_action_prob`` replaces an action by a random one with that
     probability: both widen the state distribution beyond what the policy visits.
@@ -370,12 +401,15 @@ def collect_transitions(
     env = gym.make(env_id, **(env_kwargs or {}))
     try:
         spec: GeometrySpec = env.unwrapped.geometry_spec
-        pol = _make_policy(policy, env, spec, seed)
+        mix = parse_policy_mix(policy)
+        pols = [_make_policy(p, env, spec, seed + 10 + k) for k, (p, _) in enumerate(mix)]
+        weights = np.array([w for _, w in mix])
         rnd = RandomPolicy(spec, seed + 1)
         rng = np.random.default_rng(seed + 2)
         cols = {k: [] for k in (*_ARRAYS, "episode", "step")}
         obs, _ = env.reset(seed=seed)
         ep, t = 0, 0
+        pol = pols[rng.choice(len(pols), p=weights)]
         it = range(n_transitions)
         if progress:
             from tqdm import tqdm
@@ -403,6 +437,7 @@ def collect_transitions(
             if terminated or truncated:
                 obs, _ = env.reset()
                 ep, t = ep + 1, 0
+                pol = pols[rng.choice(len(pols), p=weights)]
                 if hasattr(pol, "reset"):
                     pol.reset()
             else:

@@ -172,7 +172,9 @@ class MPPIPlanner:
     Parameters: ``noise_std`` (isotropic std of the displacement samples, in action units),
     ``gripper_std``, ``temperature`` (softmax temperature relative to the spread between best and
     mean cost), ``shrink`` (std factor per refinement round), ``cost`` (callable ``(x, goal) ->
-    cost``, default :class:`GoalCost`), ``terminal_weight`` (extra weight of the last state).
+    cost``, default :class:`GoalCost`), ``terminal_weight`` (extra weight of the last state),
+    ``fixed_scalars`` (scalar action fields held constant, e.g. ``{"gripper": -1.0}`` to push with a
+    closed hand; invariant, so equivariance is kept).
     """
 
     def __init__(
@@ -191,6 +193,7 @@ class MPPIPlanner:
         seed: int = 0,
         dtype: torch.dtype | None = None,
         device: str | torch.device = "cpu",
+        fixed_scalars: dict | None = None,
     ):
         spec = spec if spec is not None else getattr(model, "geometry_spec", None)
         if spec is None:
@@ -217,6 +220,11 @@ class MPPIPlanner:
         self.scalar_slices = [f.slice for f in a.fields if f.kind == "scalar"]
         if any(f.kind in ("point", "frame") for f in a.fields):
             raise ValueError("MPPIPlanner supports actions made of vector/pseudovector/scalar fields only")
+        self.fixed = []
+        for name, value in (fixed_scalars or {}).items():
+            if name not in a or a[name].kind != "scalar":
+                raise ValueError(f"fixed_scalars: {name!r} is not a scalar action field of {a}")
+            self.fixed.append((a[name].slice, float(value)))
         self.observation_space = None
         self.last_plan_time = 0.0
         self.plan_times: list[float] = []
@@ -240,6 +248,8 @@ class MPPIPlanner:
         x0 = torch.as_tensor(np.asarray(observation), dtype=self.dtype, device=self.device)
         goal = torch.as_tensor(np.asarray(desired_goal), dtype=self.dtype, device=self.device)
         mean = torch.zeros(H, A, dtype=self.dtype) if mean is None else mean.to(self.dtype)
+        for sl, value in self.fixed:
+            mean[..., sl] = value
         std_vec = torch.full((len(self.vec_slices),), self.noise_std, dtype=self.dtype)
         std_sc = self.gripper_std
         for it in range(self.iterations):
@@ -250,6 +260,8 @@ class MPPIPlanner:
             for sl in self.scalar_slices:
                 U[..., sl] = U[..., sl] + std_sc * eps[..., sl]
             U[0] = mean  # keep the current plan among the candidates
+            for sl, value in self.fixed:
+                U[..., sl] = value
             U = _limit_vectors(U, self.vec_slices, self.scalar_slices)
             costs = self._rollout_cost(x0, goal, U.to(self.device)).to(self.dtype).cpu()
             c_min = costs.min()
