@@ -195,3 +195,52 @@ def test_cross_products_auto_and_chirality_without_frame():
     assert loss.item() < 0.1 * target.square().mean().item()
     with pytest.raises(ValueError, match="n_cross"):
         EquivariantNet(IN, ACTOR_OUT, n_cross=-1)
+
+
+def test_encoder_channels_and_point_pairs():
+    enc = SpecEncoder(IN, point_pairs=True)
+    names = enc.channel_names
+    assert "observation/ee_position-observation/object_position" in names
+    assert "observation/object_position-desired_goal/goal_position" in names
+    assert enc.n_vectors == 10 + 3
+    x = torch.randn(4, IN.dim, dtype=torch.float64)
+    V, S = enc.double()(x)
+    s = IN.split(x)
+    i = names.index("observation/ee_position-observation/object_position")
+    assert torch.equal(V[:, i], s["observation/ee_position"] - s["observation/object_position"])
+    j = names.index("observation/object_position")
+    assert torch.equal(V[:, j], s["observation/object_position"] - s["observation/base_position"])
+    assert torch.equal(S, s["observation/gripper_width"])
+    assert SpecEncoder(IN).n_vectors == 10  # pairs are opt-in for the bare encoder
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_net_variants_equivariant(dtype):
+    torch.manual_seed(0)
+    variants = [
+        dict(vector_layers=2, vector_channels=6),  # gated vector layers before the trunk
+        dict(k=2, n_cross=1),  # 14 vectors > 2k - 1: projected dot products instead of the Gram matrix
+        dict(point_pairs=False, n_cross=3, activation="tanh"),
+    ]
+    for kw in variants:
+        net = EquivariantNet(IN, RICH_OUT, hidden=16, **kw)
+        _check(net, IN, RICH_OUT, "se3", dtype)
+    assert net.trunk.invariants.mode == "gram"
+    assert EquivariantNet(IN, RICH_OUT, k=2).trunk.invariants.mode == "projected"
+
+
+def test_state_dict_deepcopy_and_float64():
+    import copy
+    import io
+
+    net = EquivariantNet(IN, ACTOR_OUT, hidden=16)
+    x = torch.randn(3, IN.dim)
+    twin = EquivariantNet(IN, ACTOR_OUT, hidden=16)
+    twin.load_state_dict(net.state_dict())
+    assert torch.equal(twin(x), net(x))
+    assert torch.equal(copy.deepcopy(net)(x), net(x))
+    buf = io.BytesIO()
+    torch.save(net, buf)
+    buf.seek(0)
+    assert torch.equal(torch.load(buf, weights_only=False)(x), net(x))
+    assert net.double()(x.double()).dtype == torch.float64
