@@ -66,7 +66,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--splits", default="all", help="splits to evaluate ('all' or comma-separated)")
     p.add_argument("--seed", type=int, default=0, help="training seed and evaluation seed block")
     p.add_argument("--jobs", type=int, default=2, help="training runs in parallel (one per core)")
-    p.add_argument("--n-envs", type=int, default=1, help="evaluation envs in parallel")
+    p.add_argument("--n-envs", type=int, default=2, help="evaluation envs in parallel (processes)")
     p.add_argument(
         "--no-oracle", action="store_true", help="do not evaluate the scripted oracle for reference"
     )
