@@ -370,7 +370,8 @@ class RobotTaskEnv(gym.Env):
     def _errors(self, achieved, desired):
         achieved = np.asarray(achieved, dtype=np.float64)
         desired = np.asarray(desired, dtype=np.float64)
-        d = [np.linalg.norm(achieved[..., s] - desired[..., s], axis=-1) for s in self._point_slices]
+        diff = achieved - desired
+        d = [np.sqrt((diff[..., s] ** 2).sum(-1)) for s in self._point_slices]
         a = [geodesic_angle(achieved[..., s], desired[..., s]) for s in self._frame_slices]
         return d, a
 
