@@ -193,10 +193,10 @@ class Simulator:
         self,
         width: int = 480,
         height: int = 360,
-        target=(0.45, 0.0, 0.05),
-        distance: float = 1.3,
-        yaw_deg: float = 50.0,
-        pitch_deg: float = -35.0,
+        target=(0.4, 0.0, 0.12),
+        distance: float = 1.5,
+        yaw_deg: float = 215.0,
+        pitch_deg: float = -28.0,
         fov_deg: float = 45.0,
     ) -> np.ndarray:
         """RGB image (height, width, 3) uint8 from a camera given in the task frame (TinyRenderer).
