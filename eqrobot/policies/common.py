@@ -98,14 +98,22 @@ class SpecFeaturesMixin:
         return extractor({k: torch.as_tensor(v).to(dtype) for k, v in obs.items()})
 
 
+DEFAULT_SCALES = {"point": 5.0}
+"""Positions in units of 20 cm: with raw metres, relative positions (~0.05-0.7 m) give dot-product
+invariants of 1e-3..0.5 and the actor needs large weights to output unit displacements; measured on
+Reach (SAC+HER, same seed and budget): 100% success after 1,200 steps with this scale, 0-25% after
+6,000 steps without."""
+
+
 class SpecFlattenExtractor(BaseFeaturesExtractor):
     """Dict observation -> flat array laid out by :func:`input_spec` (parameter-free, equivariant).
 
     :param scales: optional per-field multipliers, keyed by field kind (``"point"``, ``"vector"``,
         ...) or field name (``"ee_velocity"`` or ``"observation/ee_velocity"``; names win over kinds),
-        e.g. ``{"point": 5.0}`` to measure positions in units of 20 cm. One factor per *field* commutes
-        with rotations and, applied to every point alike, with translations; a per-component
-        normalisation would not. Set via ``policy_kwargs={"features_extractor_kwargs": {"scales": ...}}``.
+        e.g. ``{"point": 5.0}`` (the default, :data:`DEFAULT_SCALES`; ``{}`` for none). One factor
+        per *field* commutes with rotations and, applied to every point alike, with translations; a
+        per-component normalisation would not. Set it with
+        ``policy_kwargs={"features_extractor_kwargs": {"scales": ...}}``.
     """
 
     def __init__(
@@ -120,7 +128,7 @@ class SpecFlattenExtractor(BaseFeaturesExtractor):
         super().__init__(observation_space, self.in_spec.dim)
         self.geometry_spec = spec
         self.obs_keys = tuple(obs_keys)
-        self.scales = dict(scales or {})
+        self.scales = dict(DEFAULT_SCALES if scales is None else scales)
         point_scales = set()
         factors = torch.ones(self.in_spec.dim)
         for f in self.in_spec.fields:
