@@ -30,7 +30,7 @@ from gymnasium import spaces
 from eqrobot.envs.tasks import TASKS, Task
 from eqrobot.geometry.spec import ArraySpec, GeometrySpec
 from eqrobot.sim import JOINT1_LIMIT, Panda, Simulator
-from eqrobot.sim.transforms import FRAME_FROM_ROW_MAJOR, check_rotation, random_rotation, rot_z
+from eqrobot.sim.transforms import check_rotation, random_rotation, rot_z
 
 _RESET_OPTIONS = ("task_rotation", "world_rotation", "world_translation")
 
@@ -192,6 +192,7 @@ class RobotTaskEnv(gym.Env):
             )
             self._markers.append((field, body))
         self._initial_state = self.sim.save_state()
+        self._object_ids = tuple(body for _, body, _ in self._objects)
 
         # --- spaces and geometry spec ---
         self.geometry_spec = make_geometry_spec(task, self.control_yaw)
@@ -341,16 +342,9 @@ class RobotTaskEnv(gym.Env):
         return obs, reward, self.terminate_on_success and success, False, info
 
     def _get_obs(self) -> dict:
-        bc = self.sim.client
         vals = [*self._obs_prefix, *self.robot.read()]
-        for _, body, _ in self._objects:
-            pos, quat = bc.getBasePositionAndOrientation(body)
-            m = bc.getMatrixFromQuaternion(quat)
-            lin, ang = bc.getBaseVelocity(body)
-            vals.extend(pos)
-            vals.extend([m[i] for i in FRAME_FROM_ROW_MAJOR])
-            vals.extend(lin)
-            vals.extend(ang)
+        if self._object_ids:
+            vals += self.sim.read_bodies(self._object_ids)
         obs = np.array(vals, dtype=np.float32)
         return {"observation": obs, "achieved_goal": obs[self._ag_index], "desired_goal": self._goal.copy()}
 

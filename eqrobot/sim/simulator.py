@@ -58,7 +58,10 @@ class Simulator:
         bc.setPhysicsEngineParameter(
             numSolverIterations=int(solver_iterations), deterministicOverlappingPairs=1
         )
+        # bound client calls for hot paths (BulletClient builds a partial on every attribute access)
         self._step = bc.stepSimulation
+        self._get_pose = bc.getBasePositionAndOrientation
+        self._get_vel = bc.getBaseVelocity
         self.bodies: dict[str, int] = {}
         self.set_frame(np.eye(3), np.zeros(3), np.eye(3))
 
@@ -175,6 +178,20 @@ class Simulator:
         R = self.frame_R if rotation is None else self.frame_R @ np.asarray(rotation, dtype=np.float64)
         self.client.resetBasePositionAndOrientation(body, self.to_world(position).tolist(), matrix_to_quat(R))
         self.client.resetBaseVelocity(body, [0.0, 0.0, 0.0], [0.0, 0.0, 0.0])
+
+    def read_bodies(self, bodies) -> list:
+        """Flat list, per body: position (3), frame columns (9), linear (3) and angular (3) velocity."""
+        get_pose, get_vel, to_matrix = self._get_pose, self._get_vel, p.getMatrixFromQuaternion
+        vals = []
+        for body in bodies:
+            pos, quat = get_pose(body)
+            m = to_matrix(quat)
+            lin, ang = get_vel(body)
+            vals += pos
+            vals += (m[0], m[3], m[6], m[1], m[4], m[7], m[2], m[5], m[8])  # columns: R.T.reshape(9)
+            vals += lin
+            vals += ang
+        return vals
 
     def step(self) -> None:
         """Advance one control period (``n_substeps`` physics steps)."""
