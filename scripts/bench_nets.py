@@ -8,7 +8,8 @@ Measures, on a realistic Push spec (ee point + velocity, gripper, gravity, base 
 All networks are timed in the same run, interleaved round by round (the minimum over rounds is
 kept), so load from other processes hits them alike; the table reports ratios to the matched MLP.
 With torch.set_num_threads(1) the clock is the thread's CPU time (time.thread_time: unaffected by
-other processes preempting us); with 2 threads it is wall time (noisy when the machine is shared).
+other processes preempting us); with ``--threads 1 2`` the 2-thread rows use wall time (only
+meaningful on an idle machine).
 Prints a table, writes JSON.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -160,12 +162,14 @@ def main(argv=None):
     ap.add_argument("--hidden", type=int, nargs="+", default=[64, 256])
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=7)
-    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--threads", type=int, nargs="+", default=[1],
+                    help="torch thread counts (n > 1 is wall-clock timed: meaningful on an idle machine)")
     ap.add_argument("--quick", action="store_true", help="fewer repetitions (smoke test)")
     args = ap.parse_args(argv)
 
     results = {"torch": torch.__version__, "machine": platform.processor() or platform.machine(),
-               "layers": args.layers, "configs": []}
+               "layers": args.layers, "clock": {"1": "thread CPU time", "n>1": "wall time"},
+               "loadavg_start": os.getloadavg()[0], "configs": []}
     header = (f"{'threads':>7} {'hidden':>6} {'role':<6} {'net':<12} {'params':>7} {'fwd b1 ms':>10} "
               f"{'fwd b256':>9} {'f+b b256':>9} {'x MLP fwd1':>10} {'x MLP fwd256':>12} {'x MLP f+b256':>12}")
     print(header)
@@ -196,7 +200,9 @@ def main(argv=None):
         "fwd_bwd_b256_le_1.5x_mlp": all(c["ratio_vs_mlp"]["fwd_bwd_b256_ms"] <= 1.5 for c in goals),
         "fwd_b1_lt_0.5ms": all(c["fwd_b1_ms"] < 0.5 for c in goals),
     }
-    print("goals (threads=1):", results["goals"])
+    results["loadavg_end"] = os.getloadavg()[0]
+    print("goals (threads=1):", results["goals"], f"(load average {results['loadavg_start']:.1f} -> "
+          f"{results['loadavg_end']:.1f} on {os.cpu_count()} cores)")
     if args.out:
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -4,14 +4,19 @@ Every block works on a pair ``(V, S)``: ``V`` a batch of 3D vectors ``(B, C, 3)`
 one per channel, stored xyz) and ``S`` invariant scalars ``(B, N)``. For a proper rotation ``R``
 (``V -> V R^T``) every block maps ``(V R^T, S) -> (V' R^T, S')``: vectors rotate, scalars stay.
 
-Design (shared/DESIGN.md section 3): instead of tensor products, a layer forms a small set of
-invariants of its input vectors — dot products ``<a_i, u_j>`` with ``k`` learned combinations
-``u = W^T V`` (``O(C k)`` products, not ``O(C^2)``), plus triple products through cross products of
-pairs of ``u`` (so the family is SO(3)-universal, not just O(3)) — runs an MLP on them and the
-input scalars, and mixes the vectors linearly across channels (``e3nn.o3.Linear`` for ``Cx1o``
-is exactly a ``C_in x C_out`` matrix on the multiplicity axis) gated by MLP outputs. Since any
-SO(3)-equivariant vector function of vectors is ``sum_i f_i(invariants) v_i`` (Villar et al.,
-NeurIPS 2021) the stack is universal for l <= 1 inputs and runs at near-MLP speed.
+Design (shared/DESIGN.md section 3; figures in docs/bench_nets.json): no tensor products. A block
+forms rotation invariants of its vectors — all dot products ``<v_i, v_j>`` (the Gram matrix; with
+many vectors, dot products with ``k`` learned combinations instead: ``O(C k)``, not ``O(C^2)``) and
+triple products of learned combinations (pseudo-scalars: SO(3)-complete, not just O(3)) — runs an
+MLP on them and the input scalars, and outputs vectors as invariant-weighted sums of its vectors
+(and cross products). Any SO(3)-equivariant vector function of vectors has the form
+``sum_i f_i(invariants) v_i`` (Villar et al., NeurIPS 2021), so this is universal for l <= 1 inputs
+and runs near MLP speed. :class:`GatedVectorLayer` adds hidden vector channels: an ``o3.Linear``-
+style multiplicity mixing (for ``Cx1o`` exactly a ``C_in x C_out`` matrix on the channel axis)
+gated by invariants.
+
+Internally blocks compute on coordinate-major vectors ``Vt (B, 3, C)`` (``forward_t``), where
+channel mixing is one ``(3B, C) x (C, C')`` product; ``forward`` takes the documented layout.
 
 Everything is plain torch: ``irreps_in``/``irreps_out`` (e3nn ``Irreps``) describe the pair as
 ``"{N}x0e + {C}x1o"`` (scalars first), which is also the layout of :func:`pack`.
