@@ -39,13 +39,19 @@ def _record_gif(task: str, path: str, seed: int, size=(320, 240), **env_kwargs) 
 
 
 def run_oracle_showcase(
-    out_dir: str, episodes: int = 20, tasks=None, gif: bool = True, seed: int = 0, **env_kwargs
+    out_dir: str = "runs/showcase",
+    episodes: int = 20,
+    tasks=None,
+    gif: bool = True,
+    seed: int = 0,
+    verbose: bool = True,
+    **env_kwargs,
 ) -> list[dict]:
     """Run each task's oracle for ``episodes`` episodes and save one rollout GIF per task.
 
     Returns one row per task: ``task``, ``env_id``, ``success_rate``, ``mean_return``, ``steps_per_s``
     (env + oracle, no rendering), ``episodes``, ``gif`` (path or None). ``env_kwargs`` go to
-    ``gymnasium.make`` (e.g. ``task_rotation_range=2.8973``).
+    ``gymnasium.make`` (e.g. ``task_rotation_range=2.8973``). ``verbose`` prints the table.
     """
     os.makedirs(out_dir, exist_ok=True)
     rows = []
@@ -83,6 +89,8 @@ def run_oracle_showcase(
                 "gif": path,
             }
         )
+    if verbose:
+        print(format_rows(rows))
     return rows
 
 
