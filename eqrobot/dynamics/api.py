@@ -46,17 +46,20 @@ def collect(
     env_id: str,
     out: str | os.PathLike,
     n_transitions: int = 10_000,
-    policy="oracle",
+    policy="oracle:0.3,oracle-push:0.5,random:0.2",
     seed: int = 0,
     action_noise: float = 0.3,
-    random_action_prob: float = 0.2,
+    random_action_prob: float = 0.15,
     task_rotation_range: float = 0.0,
     world_transform=None,
     progress: bool = False,
 ) -> dict:
-    """Collect ``n_transitions`` from ``env_id`` with ``policy`` (``"random"``, ``"oracle"``, an SB3
-    model path) and write them to ``out`` (``.npz``). Defaults mix the oracle with isotropic action
-    noise and 20% random actions so the data covers contacts and misses alike."""
+    """Collect ``n_transitions`` from ``env_id`` with ``policy`` and write them to ``out`` (``.npz``).
+
+    ``policy``: ``"random"``, ``"oracle"``, ``"oracle-push"`` (Push's closed-hand oracle), an SB3
+    model path or run folder, or a per-episode mixture ``"NAME:WEIGHT,..."``. The default mixes
+    grasping and pushing oracles with random episodes, isotropic action noise and 15% random
+    actions, so the data covers contacts, carries and misses alike."""
     t0 = time.perf_counter()
     data = collect_transitions(
         env_id,
@@ -198,9 +201,10 @@ def evaluate(
     seed: int = 0,
     data: str | os.PathLike | Transitions | None = None,
     horizons=(1, 10),
-    planner_horizon: int = 10,
-    n_samples: int = 256,
-    iterations: int = 2,
+    planner_horizon: int = 8,
+    n_samples: int = 128,
+    iterations: int = 1,
+    hold_gripper: float | None = None,
     task_rotation_range: float = 0.0,
     world_transform=None,
     out: str | os.PathLike | None = None,
@@ -210,7 +214,8 @@ def evaluate(
     With ``data`` (a transitions file of the same spec): open-loop rollout errors at ``horizons``
     (:func:`~eqrobot.dynamics.training.rollout_errors`). With ``env_id`` (default: the env the model
     was trained on, if ``data`` is not given): MPC episodes in that env (success rate, final goal
-    distance, planning ms per control step). ``out``: also write the dict as JSON.
+    distance, planning ms per control step). ``hold_gripper``: keep the gripper command at this value
+    instead of planning it (``-1``: push with a closed hand). ``out``: also write the dict as JSON.
     """
     if not isinstance(model, torch.nn.Module):
         model = load_model(model)
@@ -225,8 +230,14 @@ def evaluate(
         if env_id is None:
             raise ValueError("pass env_id=...: the checkpoint does not name the env it was trained on")
     if env_id is not None:
+        fixed = None if hold_gripper is None else {"gripper": float(hold_gripper)}
         planner = make_planner(
-            model, horizon=planner_horizon, n_samples=n_samples, iterations=iterations, seed=seed
+            model,
+            horizon=planner_horizon,
+            n_samples=n_samples,
+            iterations=iterations,
+            seed=seed,
+            fixed_scalars=fixed,
         )
         result["mpc"] = {
             "env_id": env_id,
