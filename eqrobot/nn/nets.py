@@ -165,9 +165,10 @@ class EquivariantNet(nn.Module):
         return self.trunk.forward_t(Vt, S)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        squeeze = x.dim() == 1
-        if squeeze:
-            x = x[None]
+        """``(..., in_spec.dim) -> (..., out_spec.dim)`` (any leading batch shape, or none)."""
+        lead = x.shape[:-1]
+        if x.dim() != 2:
+            x = x.reshape(-1, x.shape[-1])
         At, h = self.features_t(x)
         if self.n_out_vectors:
             vecs, scalars = self.head.forward_t(At, h)
@@ -182,7 +183,7 @@ class EquivariantNet(nn.Module):
             out = self.head(h)
         if not self._identity_perm:
             out = out[:, self.perm]
-        return out[0] if squeeze else out
+        return out if len(lead) == 1 else out.reshape(*lead, out.shape[-1])
 
     def extra_repr(self) -> str:
         return f"anchor={self.anchor!r}, in={self.in_spec.dim}, out={self.out_spec.dim}"

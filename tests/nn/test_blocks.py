@@ -126,6 +126,9 @@ def test_point_output_is_anchor_plus_vector_and_single_sample():
     assert torch.allclose(net(shifted), net(x) + torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64))
     assert net(x[0]).shape == (3,)
     assert torch.allclose(net(x[0]), net(x)[0])
+    x3 = torch.randn(2, 5, IN.dim, dtype=torch.float64)
+    assert net(x3).shape == (2, 5, 3)
+    assert torch.allclose(net(x3)[1], net(x3[1]))
 
 
 def test_gradients_flow_everywhere():
