@@ -53,7 +53,9 @@ class Field:
             raise ValueError(f"field {self.name!r}: unknown kind {self.kind!r}; expected one of {KINDS}")
         expected = _FIXED_SIZE.get(self.kind)
         if expected is not None and self.size != expected:
-            raise ValueError(f"field {self.name!r} of kind {self.kind!r} must have size {expected}, got {self.size}")
+            raise ValueError(
+                f"field {self.name!r} of kind {self.kind!r} must have size {expected}, got {self.size}"
+            )
         if self.size < 1:
             raise ValueError(f"field {self.name!r}: size must be >= 1, got {self.size}")
 
