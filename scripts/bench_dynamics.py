@@ -89,7 +89,12 @@ def parse_args(argv=None):
 
 def cached_collect(args, name: str, n: int, seed: int, env_kwargs: dict) -> Transitions:
     """Collect (or reuse) a transitions file; the file name encodes what was collected."""
-    tag = f"{args.env.replace('/', '_')}_{name}_{n}_s{seed}_n{args.action_noise}_r{args.random_action_prob}"
+    import hashlib
+
+    key = json.dumps(
+        [args.env, name, n, seed, args.policy, args.action_noise, args.random_action_prob, env_kwargs]
+    )
+    tag = f"{args.env.replace('/', '_')}_{name}_{n}_{hashlib.sha1(key.encode()).hexdigest()[:10]}"
     path = Path(args.data_dir) / f"{tag}.npz"
     if path.exists():
         data = Transitions.load(path)
@@ -121,19 +126,23 @@ def move_episodes(data: Transitions, seed: int) -> Transitions:
     return Transitions.concatenate(parts)
 
 
-def time_forward(model, data: Transitions, batch: int, reps: int = 20) -> float:
+def time_forward(models: dict, data: Transitions, batch: int, reps: int = 30) -> dict:
+    """Median ms of one ``step`` per model, timed interleaved so that load from other processes hits
+    all models alike."""
     idx = np.resize(np.arange(len(data)), batch)
     x = torch.as_tensor(data.observation[idx])
     a = torch.as_tensor(data.action[idx])
+    times = {k: [] for k in models}
     with torch.no_grad():
-        for _ in range(3):
-            model.step(x, a)
-        times = []
+        for m in models.values():
+            for _ in range(3):
+                m.step(x, a)
         for _ in range(reps):
-            t0 = time.perf_counter()
-            model.step(x, a)
-            times.append(time.perf_counter() - t0)
-    return 1e3 * float(np.median(times))
+            for k, m in models.items():
+                t0 = time.perf_counter()
+                m.step(x, a)
+                times[k].append(time.perf_counter() - t0)
+    return {k: 1e3 * float(np.median(v)) for k, v in times.items()}
 
 
 def load_sac(path: str, env_id: str):
@@ -207,9 +216,11 @@ def main(argv=None) -> dict:
 
     # --- forward timing --------------------------------------------------------------------------
     biggest = max(args.sizes)
-    for kind in ("equivariant", "mlp"):
-        m = models[(biggest, kind)]
-        results["forward_ms"][kind] = {str(b): time_forward(m, tests["canonical"], b) for b in (256, 1024)}
+    pair = {kind: models[(biggest, kind)] for kind in ("equivariant", "mlp")}
+    results["forward_ms"] = {kind: {} for kind in pair}
+    for b in (256, 1024):
+        for kind, ms in time_forward(pair, tests["canonical"], b).items():
+            results["forward_ms"][kind][str(b)] = ms
 
     # --- MPC -------------------------------------------------------------------------------------
     planners = [("equivariant", {"gripper": -1.0}, "closed hand")]
