@@ -23,6 +23,7 @@ import functools
 import json
 import math
 import os
+import sys
 import time
 import warnings
 from datetime import datetime, timezone
@@ -236,7 +237,11 @@ def _make_callback(model, c: TrainConfig, run_dir: Path, meta: dict[str, Any], s
                 from tqdm.auto import tqdm
 
                 self.bar = tqdm(
-                    total=c.steps, initial=self.model.num_timesteps, unit="step", dynamic_ncols=True
+                    total=c.steps,
+                    initial=self.model.num_timesteps,
+                    unit="step",
+                    dynamic_ncols=True,
+                    mininterval=0.5 if sys.stderr.isatty() else 30.0,  # quiet in log files
                 )
             if c.eval_freq and self.model.num_timesteps == 0 and start_step == 0:
                 self.run_eval()
