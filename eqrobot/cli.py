@@ -227,8 +227,83 @@ def _cmd_demo(args) -> int:
 
 
 # === dynamics ======================================================================================
-# >>> `eqrobot dynamics ...` (equivariant dynamics models + MPC, eqrobot/dynamics/) goes here:
-# >>> define _add_dynamics(sub) and add it to SUBCOMMANDS below.
+def _add_dynamics(sub) -> None:
+    p = sub.add_parser("dynamics", help="equivariant dynamics models: collect data, fit, evaluate (MPC)")
+    dsub = p.add_subparsers(dest="dynamics_command", metavar="ACTION")
+    dsub.required = True
+
+    c = dsub.add_parser("collect", help="record transitions from a policy into an .npz file")
+    c.add_argument("--env", default="eqrobot/Push-v0")
+    c.add_argument("--out", required=True, help="output .npz")
+    c.add_argument("--transitions", type=int, default=10_000)
+    c.add_argument("--policy", default="oracle:0.3,oracle-push:0.5,random:0.2",
+                   help="random | oracle | oracle-push | SB3 zip/run folder | mixture NAME:W,... "
+                   "(default: %(default)s)")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--action-noise", type=float, default=0.3)
+    c.add_argument("--random-action-prob", type=float, default=0.15)
+    c.add_argument("--rotation-range", type=float, default=0.0, help="task rotation half-width, degrees")
+    c.add_argument("--world-transform", choices=("random",), default=None)
+    c.set_defaults(func=_run_dynamics)
+
+    f = dsub.add_parser("fit", help="train a dynamics model (multi-step rollout loss) into a .pt file")
+    f.add_argument("data", help="transitions .npz")
+    f.add_argument("--out", required=True, help="output checkpoint .pt")
+    f.add_argument("--kind", choices=("equivariant", "mlp"), default="equivariant")
+    f.add_argument("--steps", type=int, default=3000)
+    f.add_argument("--horizon", type=int, default=5)
+    f.add_argument("--batch-size", type=int, default=256)
+    f.add_argument("--lr", type=float, default=2e-3)
+    f.add_argument("--hidden", type=int, default=64)
+    f.add_argument("--max-transitions", type=int, default=None)
+    f.add_argument("--match", default=None, help="(mlp) match the parameter counts of this checkpoint")
+    f.add_argument("--time-budget", type=float, default=None, help="seconds")
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("-v", "--verbose", action="store_true")
+    f.set_defaults(func=_run_dynamics)
+
+    e = dsub.add_parser("eval", help="rollout errors on a data file and/or MPC episodes in an env")
+    e.add_argument("model", help="checkpoint .pt")
+    e.add_argument("--env", default=None,
+                   help="run MPC episodes here (default: the training env if no --data)")
+    e.add_argument("--data", default=None, help="transitions .npz for open-loop rollout errors")
+    e.add_argument("--episodes", type=int, default=20)
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--planner-horizon", type=int, default=8)
+    e.add_argument("--samples", type=int, default=128)
+    e.add_argument("--iterations", type=int, default=1)
+    e.add_argument("--hold-gripper", type=float, default=None, help="fixed gripper command (-1: closed hand)")
+    e.add_argument("--rotation-range", type=float, default=0.0, help="task rotation half-width, degrees")
+    e.add_argument("--world-transform", choices=("random",), default=None)
+    e.add_argument("--out", default=None, help="also write the results as JSON")
+    e.set_defaults(func=_run_dynamics)
+
+
+def _run_dynamics(args) -> int:
+    from eqrobot.dynamics import api
+
+    cmd = args.dynamics_command
+    if cmd == "collect":
+        res = api.collect(args.env, args.out, n_transitions=args.transitions, policy=args.policy,
+                          seed=args.seed,
+                          action_noise=args.action_noise, random_action_prob=args.random_action_prob,
+                          task_rotation_range=math.radians(args.rotation_range),
+                          world_transform=args.world_transform, progress=True)
+    elif cmd == "fit":
+        res = api.fit(args.data, args.out, kind=args.kind, horizon=args.horizon, steps=args.steps,
+                      batch_size=args.batch_size, lr=args.lr, hidden=args.hidden,
+                      max_transitions=args.max_transitions, match=args.match, seed=args.seed,
+                      time_budget=args.time_budget, verbose=args.verbose)
+        res.pop("history", None)
+    else:
+        res = api.evaluate(args.model, env_id=args.env, n_episodes=args.episodes, seed=args.seed,
+                           data=args.data,
+                           planner_horizon=args.planner_horizon, n_samples=args.samples,
+                           iterations=args.iterations, hold_gripper=args.hold_gripper,
+                           task_rotation_range=math.radians(args.rotation_range),
+                           world_transform=args.world_transform, out=args.out)
+    print(json.dumps(res, indent=2, default=float))
+    return 0
 
 
 # === bench =========================================================================================
@@ -236,7 +311,7 @@ def _cmd_demo(args) -> int:
 # >>> define _add_bench(sub) and add it to SUBCOMMANDS below.
 
 
-SUBCOMMANDS = [_add_train, _add_evaluate, _add_demo]
+SUBCOMMANDS = [_add_train, _add_evaluate, _add_demo, _add_dynamics]
 """Parser builders, in help order. Other subcommands append theirs here (see the marked sections)."""
 
 
