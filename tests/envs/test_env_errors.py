@@ -89,3 +89,15 @@ def test_invalid_constructor_symmetry_arguments():
         RobotTaskEnv("Reach", world_transform="spin")
     with pytest.raises(ValueError, match="reflections"):
         RobotTaskEnv("Reach", world_transform=(-np.eye(3), np.zeros(3)))
+
+
+def test_human_render_mode_without_display_fails_cleanly(monkeypatch):
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the DISPLAY check is for Linux")
+    monkeypatch.delenv("DISPLAY", raising=False)
+    with pytest.raises(RuntimeError, match="rgb_array"):
+        gym.make("eqrobot/Reach-v0", render_mode="human")
+    with pytest.raises(ValueError, match="render_mode"):
+        RobotTaskEnv("Reach", render_mode="video")
