@@ -205,14 +205,19 @@ def _cmd_demo(args) -> int:
 
     model = load_model(run_dir, env_id=env_id)
     rows = []
-    for label, kwargs in [
-        ("canonical", {}),
-        ("task rotation +-180 deg", {"task_rotation_range": math.pi}),
+    try:
+        from eqrobot.sim import JOINT1_LIMIT as max_rotation  # the task group is limited by joint 1
+    except ImportError:
+        max_rotation = math.radians(160)
+    settings = [
+        ("canonical (trained)", {}),
+        (f"task rotation +-{math.degrees(max_rotation):.0f} deg", {"task_rotation_range": max_rotation}),
         ("random world SE(3)", {"world_transform": "random"}),
-    ]:
+    ]
+    for label, kwargs in settings:
         try:
             res = evaluate(model, env_id, args.episodes, seed=args.seed + 1000, env_kwargs=kwargs)
-        except TypeError as e:  # an env without that symmetry option
+        except (TypeError, ValueError) as e:  # an env without that symmetry option
             print(f"(skipping {label}: {e})")
             continue
         rows.append({"policy": "equivariant SAC+HER", "setting": label, **res})
@@ -236,9 +241,11 @@ def _add_dynamics(sub) -> None:
     c.add_argument("--env", default="eqrobot/Push-v0")
     c.add_argument("--out", required=True, help="output .npz")
     c.add_argument("--transitions", type=int, default=10_000)
-    c.add_argument("--policy", default="oracle:0.3,oracle-push:0.5,random:0.2",
-                   help="random | oracle | oracle-push | SB3 zip/run folder | mixture NAME:W,... "
-                   "(default: %(default)s)")
+    c.add_argument(
+        "--policy",
+        default="oracle:0.3,oracle-push:0.5,random:0.2",
+        help="random | oracle | oracle-push | SB3 zip/run folder | mixture NAME:W,... (default: %(default)s)",
+    )
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--action-noise", type=float, default=0.3)
     c.add_argument("--random-action-prob", type=float, default=0.15)
@@ -264,8 +271,9 @@ def _add_dynamics(sub) -> None:
 
     e = dsub.add_parser("eval", help="rollout errors on a data file and/or MPC episodes in an env")
     e.add_argument("model", help="checkpoint .pt")
-    e.add_argument("--env", default=None,
-                   help="run MPC episodes here (default: the training env if no --data)")
+    e.add_argument(
+        "--env", default=None, help="run MPC episodes here (default: the training env if no --data)"
+    )
     e.add_argument("--data", default=None, help="transitions .npz for open-loop rollout errors")
     e.add_argument("--episodes", type=int, default=20)
     e.add_argument("--seed", type=int, default=0)
@@ -284,24 +292,50 @@ def _run_dynamics(args) -> int:
 
     cmd = args.dynamics_command
     if cmd == "collect":
-        res = api.collect(args.env, args.out, n_transitions=args.transitions, policy=args.policy,
-                          seed=args.seed,
-                          action_noise=args.action_noise, random_action_prob=args.random_action_prob,
-                          task_rotation_range=math.radians(args.rotation_range),
-                          world_transform=args.world_transform, progress=True)
+        res = api.collect(
+            args.env,
+            args.out,
+            n_transitions=args.transitions,
+            policy=args.policy,
+            seed=args.seed,
+            action_noise=args.action_noise,
+            random_action_prob=args.random_action_prob,
+            task_rotation_range=math.radians(args.rotation_range),
+            world_transform=args.world_transform,
+            progress=True,
+        )
     elif cmd == "fit":
-        res = api.fit(args.data, args.out, kind=args.kind, horizon=args.horizon, steps=args.steps,
-                      batch_size=args.batch_size, lr=args.lr, hidden=args.hidden,
-                      max_transitions=args.max_transitions, match=args.match, seed=args.seed,
-                      time_budget=args.time_budget, verbose=args.verbose)
+        res = api.fit(
+            args.data,
+            args.out,
+            kind=args.kind,
+            horizon=args.horizon,
+            steps=args.steps,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            hidden=args.hidden,
+            max_transitions=args.max_transitions,
+            match=args.match,
+            seed=args.seed,
+            time_budget=args.time_budget,
+            verbose=args.verbose,
+        )
         res.pop("history", None)
     else:
-        res = api.evaluate(args.model, env_id=args.env, n_episodes=args.episodes, seed=args.seed,
-                           data=args.data,
-                           planner_horizon=args.planner_horizon, n_samples=args.samples,
-                           iterations=args.iterations, hold_gripper=args.hold_gripper,
-                           task_rotation_range=math.radians(args.rotation_range),
-                           world_transform=args.world_transform, out=args.out)
+        res = api.evaluate(
+            args.model,
+            env_id=args.env,
+            n_episodes=args.episodes,
+            seed=args.seed,
+            data=args.data,
+            planner_horizon=args.planner_horizon,
+            n_samples=args.samples,
+            iterations=args.iterations,
+            hold_gripper=args.hold_gripper,
+            task_rotation_range=math.radians(args.rotation_range),
+            world_transform=args.world_transform,
+            out=args.out,
+        )
     print(json.dumps(res, indent=2, default=float))
     return 0
 
