@@ -323,7 +323,7 @@ def _make_policy(policy, env, spec: GeometrySpec, seed: int):
             return OraclePolicy(env)
         return OraclePolicy(env, push_strategy=policy.split("-")[1])
     if isinstance(policy, (str, os.PathLike)):
-        path = str(policy)
+        path = os.fspath(policy)
         if not os.path.exists(path) and not os.path.exists(path + ".zip"):
             raise FileNotFoundError(
                 f"policy {policy!r}: not random, oracle, oracle-push or an existing SB3 model or run folder"
@@ -444,7 +444,7 @@ def collect_transitions(
                 obs = next_obs
         meta = {
             "env_id": env_id,
-            "policy": policy if isinstance(policy, str) else type(policy).__name__,
+            "policy": os.fspath(policy) if isinstance(policy, (str, os.PathLike)) else type(policy).__name__,
             "seed": seed,
             "action_noise": action_noise,
             "random_action_prob": random_action_prob,
