@@ -12,16 +12,33 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import sys
+
 import numpy as np
 
-try:  # torch is a hard dependency of the package, but keep the numpy path importable alone
-    import torch
-except ImportError:  # pragma: no cover
-    torch = None
+
+
+class _LazyTorch:
+    """Imports torch on first use: the envs use the numpy path, and loading torch (about a second)
+    in every env and every SubprocVecEnv worker is waste. A value can only be a torch tensor if
+    torch was already imported, so the type checks below look in ``sys.modules`` instead."""
+
+    def __getattr__(self, name):
+        import torch as _torch
+
+        return getattr(_torch, name)
+
+
+torch = _LazyTorch()
+
+
+def _torch_isinstance(x, type_name: str) -> bool:
+    loaded = sys.modules.get("torch")
+    return loaded is not None and isinstance(x, getattr(loaded, type_name))
 
 
 def _is_torch(x) -> bool:
-    return torch is not None and isinstance(x, torch.Tensor)
+    return _torch_isinstance(x, "Tensor")
 
 
 def _T(m):
@@ -53,7 +70,7 @@ def random_rotation(rng=None, n: int | None = None, dtype=None):
     ``dtype``). ``n=None`` returns one ``(3, 3)`` matrix, else ``(n, 3, 3)``.
     """
     shape = (1 if n is None else n, 4)
-    if torch is not None and isinstance(rng, torch.Generator):
+    if _torch_isinstance(rng, "Generator"):
         q = torch.randn(shape, generator=rng, dtype=dtype or torch.get_default_dtype(), device=rng.device)
     else:
         if not isinstance(rng, np.random.Generator):
@@ -352,7 +369,7 @@ def random_pose(rng=None, n: int | None = None, translation_scale: float = 1.0) 
     """Uniform rotation and Gaussian translation (std ``translation_scale``); numpy or torch like ``rng``."""
     R = random_rotation(rng, n)
     shape = (3,) if n is None else (n, 3)
-    if torch is not None and isinstance(rng, torch.Generator):
+    if _torch_isinstance(rng, "Generator"):
         t = torch.randn(shape, generator=rng, dtype=R.dtype) * translation_scale
     else:
         if not isinstance(rng, np.random.Generator):
