@@ -381,6 +381,9 @@ def collect_transitions(
     env_kwargs: dict | None = None,
     deterministic: bool = True,
     progress: bool = False,
+    moves: str | None = None,
+    move_seed: int | None = None,
+    task_rotation_range: float = float(np.pi / 2),
 ) -> Transitions:
     """Run ``policy`` in ``env_id`` and record ``n_transitions`` transitions.
 
@@ -393,6 +396,14 @@ def collect_transitions(
     probability: both widen the state distribution beyond what the policy visits.
     ``env_kwargs`` go to ``gymnasium.make`` (e.g. ``task_rotation_range``, ``world_transform``).
     Episodes are cut at ``terminated or truncated``.
+
+    The collector's own randomness (random actions, noise) is drawn in the episode's frame (the
+    env's world rotation times its task rotation, from the reset ``info``), so it is equivariant like
+    the oracles. With ``moves="world"`` (a random SE(3) element per episode, translation uniform in
+    [-1, 1]^3) or ``moves="task"`` (a uniform rotation about gravity within
+    ``task_rotation_range``), drawn from ``move_seed`` and passed as reset options, the tasks are the
+    same as without ``moves`` for the same ``seed``: the two data sets are paired episode by episode
+    (up to the simulator's own asymmetry in contacts).
     """
     import gymnasium as gym
 
@@ -406,8 +417,37 @@ def collect_transitions(
         weights = np.array([w for _, w in mix])
         rnd = RandomPolicy(spec, seed + 1)
         rng = np.random.default_rng(seed + 2)
+        if moves not in (None, "world", "task"):
+            raise ValueError(f"moves must be None, 'world' or 'task', got {moves!r}")
+        move_rng = np.random.default_rng(seed + 3 if move_seed is None else move_seed)
+        vec_slices = [f.slice for f in spec.action.fields if f.kind in ("vector", "pseudovector")]
+
+        def reset(**kw):
+            opts = None
+            if moves == "world":
+                from eqrobot.geometry.so3 import random_rotation
+
+                opts = {
+                    "world_rotation": random_rotation(move_rng),
+                    "world_translation": move_rng.uniform(-1.0, 1.0, 3),
+                }
+            elif moves == "task":
+                opts = {"task_rotation": float(move_rng.uniform(-task_rotation_range, task_rotation_range))}
+            o, info = env.reset(options=opts, **kw)
+            from eqrobot.geometry.so3 import rotation_about_axis
+
+            Rw = np.asarray(info.get("world_rotation", np.eye(3)), dtype=np.float64)
+            theta = float(info.get("task_rotation", 0.0))
+            return o, Rw @ rotation_about_axis(np.array([0.0, 0.0, 1.0]), theta)
+
+        def rotate(a, frame):
+            a = np.array(a, dtype=np.float64)
+            for sl in vec_slices:
+                a[..., sl] = a[..., sl] @ frame.T
+            return a
+
         cols = {k: [] for k in (*_ARRAYS, "episode", "step")}
-        obs, _ = env.reset(seed=seed)
+        obs, frame = reset(seed=seed)
         ep, t = 0, 0
         pol = pols[rng.choice(len(pols), p=weights)]
         it = range(n_transitions)
@@ -417,12 +457,14 @@ def collect_transitions(
             it = tqdm(it, desc=f"collect {env_id}")
         for _ in it:
             if random_action_prob > 0 and rng.uniform() < random_action_prob:
-                action, _ = rnd.predict(obs)
+                action = rotate(rnd.predict(obs)[0], frame)
+            elif isinstance(pol, RandomPolicy):
+                action = rotate(pol.predict(obs)[0], frame)
             else:
                 action, _ = pol.predict(obs, deterministic=deterministic)
             action = np.asarray(action, dtype=np.float64).reshape(spec.action.dim)
             if action_noise > 0:
-                action = action + rng.normal(scale=action_noise, size=action.shape)
+                action = action + rotate(rng.normal(scale=action_noise, size=action.shape), frame)
             action = limit_action(action, spec)
             next_obs, _, terminated, truncated, _ = env.step(action.astype(np.float32))
             cols["observation"].append(obs["observation"])
@@ -435,7 +477,7 @@ def collect_transitions(
             cols["step"].append(t)
             t += 1
             if terminated or truncated:
-                obs, _ = env.reset()
+                obs, frame = reset()
                 ep, t = ep + 1, 0
                 pol = pols[rng.choice(len(pols), p=weights)]
                 if hasattr(pol, "reset"):
@@ -448,6 +490,7 @@ def collect_transitions(
             "seed": seed,
             "action_noise": action_noise,
             "random_action_prob": random_action_prob,
+            "moves": moves,
             "env_kwargs": {
                 k: (v if isinstance(v, (int, float, str, type(None))) else repr(v))
                 for k, v in (env_kwargs or {}).items()
