@@ -54,3 +54,24 @@ def test_bad_files_give_clean_errors(tmp_path, capsys):
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def test_paired_collection_starts_from_the_same_moved_scene():
+    import numpy as np
+
+    from eqrobot.dynamics.data import collect_transitions
+
+    kw = dict(policy="oracle:0.5,random:0.5", seed=3, action_noise=0.3, random_action_prob=0.3)
+    a = collect_transitions("eqrobot/Push-v0", 6, **kw)
+    b = collect_transitions("eqrobot/Push-v0", 6, moves="world", move_seed=1, **kw)
+    s = a.spec.observation
+
+    def dists(d):  # invariants: distances between the points of each row
+        p = [d.observation[:, s[n].slice] for n in ("ee_position", "object_position", "base_position")]
+        return np.stack([np.linalg.norm(p[i] - p[j], axis=1) for i, j in ((0, 1), (0, 2), (1, 2))], 1)
+
+    np.testing.assert_allclose(dists(a)[0], dists(b)[0], atol=1e-5)  # same task, moved
+    assert not np.allclose(a.observation[0], b.observation[0])
+    np.testing.assert_allclose(
+        np.linalg.norm(a.action[:, :3], axis=1), np.linalg.norm(b.action[:, :3], axis=1), atol=1e-4
+    )  # the collector's noise co-rotates (free flight: same actions, moved)
