@@ -407,7 +407,8 @@ def _jsonable(x):
 # policies
 # ----------------------------------------------------------------------------------------------
 def load_policy(policy: Any, env_id: str | None = None):
-    """A policy object from a policy, an SB3 zip path, an eqrobot run folder, or ``"oracle"``
+    """A policy object from a policy, an SB3 zip path, an eqrobot run folder, a dynamics-model
+    checkpoint (planned with MPC), or ``"oracle"``
     (the env's scripted :class:`~eqrobot.envs.oracles.OraclePolicy`)."""
     if hasattr(policy, "predict"):
         return policy
@@ -425,6 +426,12 @@ def load_policy(policy: Any, env_id: str | None = None):
         path = Path(policy)
         if not path.exists():
             raise FileNotFoundError(f"policy {str(policy)!r}: no such run folder or SB3 zip")
+        from eqrobot.dynamics.api import is_dynamics_checkpoint, make_planner
+
+        if is_dynamics_checkpoint(path):
+            # a learned dynamics model plans through MPC; it holds the gripper closed, the setting
+            # the planner was benchmarked with (docs/dynamics.md)
+            return make_planner(path, fixed_scalars={"gripper": -1.0})
         try:
             from eqrobot.rl.checkpoint import load_model
         except ImportError:  # the training code has not landed: plain SB3 zips still work
