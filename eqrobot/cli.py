@@ -174,22 +174,18 @@ def _add_demo(sub) -> None:
 
 
 def _cmd_demo(args) -> int:
-    import importlib
-
+    from eqrobot.envs.showcase import run_oracle_showcase
+    from eqrobot.rl.checkpoint import load_model
     from eqrobot.rl.config import TrainConfig
     from eqrobot.rl.evaluate import evaluate, format_table
     from eqrobot.rl.train import train
+    from eqrobot.sim import JOINT1_LIMIT
 
-    try:
-        showcase = importlib.import_module("eqrobot.envs.showcase")
-    except ImportError:
-        showcase = None
-    if showcase is not None and hasattr(showcase, "run_oracle_showcase"):
-        print("== oracle showcase ==")
-        showcase.run_oracle_showcase()
+    print("== scripted oracles on every task (GIFs under runs/showcase/) ==")
+    run_oracle_showcase(out_dir=os.path.join(args.out, "showcase"), episodes=args.episodes)
 
     env_id = "eqrobot/Reach-v0"
-    print(f"\n== training equivariant SAC+HER on {env_id} ==")
+    print(f"\n== training equivariant SAC+HER on {env_id}, canonical scene only ==")
     config = TrainConfig(
         env_id=env_id,
         algo="sac",
@@ -201,25 +197,16 @@ def _cmd_demo(args) -> int:
     )
     run_dir = train(config)
     print(f"run folder: {run_dir}")
-    from eqrobot.rl.checkpoint import load_model
-
     model = load_model(run_dir, env_id=env_id)
-    rows = []
-    try:
-        from eqrobot.sim import JOINT1_LIMIT as max_rotation  # the task group is limited by joint 1
-    except ImportError:
-        max_rotation = math.radians(160)
+    # The task group is limited by Panda joint 1's range; the world group is any SE(3) element.
     settings = [
         ("canonical (trained)", {}),
-        (f"task rotation +-{math.degrees(max_rotation):.0f} deg", {"task_rotation_range": max_rotation}),
+        (f"task rotation +-{math.degrees(JOINT1_LIMIT):.0f} deg", {"task_rotation_range": JOINT1_LIMIT}),
         ("random world SE(3)", {"world_transform": "random"}),
     ]
+    rows = []
     for label, kwargs in settings:
-        try:
-            res = evaluate(model, env_id, args.episodes, seed=args.seed + 1000, env_kwargs=kwargs)
-        except (TypeError, ValueError) as e:  # an env without that symmetry option
-            print(f"(skipping {label}: {e})")
-            continue
+        res = evaluate(model, env_id, args.episodes, seed=args.seed + 1000, env_kwargs=kwargs)
         rows.append({"policy": "equivariant SAC+HER", "setting": label, **res})
     print()
     print(format_table(rows, ["policy", "setting", "episodes", "success_rate", "mean_return"]))
@@ -227,8 +214,65 @@ def _cmd_demo(args) -> int:
 
 
 # === rotation ======================================================================================
-# >>> `eqrobot rotation ...` (rotation-generalization sweeps, eqrobot/rl/rotation.py) goes here:
-# >>> define _add_rotation(sub) and add it to SUBCOMMANDS below.
+def _add_rotation(sub) -> None:
+    from eqrobot.rl.rotation_splits import SPLITS
+
+    p = sub.add_parser(
+        "rotation", help="success in rotated scenes, per bin with 95%% CIs, several policies side by side"
+    )
+    p.add_argument(
+        "--policy",
+        action="append",
+        required=True,
+        metavar="RUN_OR_ZIP|oracle|NAME=PATH",
+        help="a run folder, SB3 zip, dynamics checkpoint or 'oracle'; repeat for several policies",
+    )
+    p.add_argument("--env", required=True, help="env id, e.g. eqrobot/Push-v0")
+    p.add_argument(
+        "--split",
+        default="so2-sweep",
+        help=f"one of {', '.join(SPLITS)}, a comma list or 'all' (default: %(default)s)",
+    )
+    p.add_argument("--episodes", type=int, default=10, help="episodes per bin (default: %(default)s)")
+    p.add_argument("--n-envs", type=int, default=1, help="evaluation envs in parallel (processes)")
+    p.add_argument("--seed", type=int, default=0, help="seed block of the split (fixed layouts per seed)")
+    p.add_argument("--out", default=None, help="folder for rotation.md/json/csv and the polar plot PNG")
+    p.add_argument(
+        "--video-angles",
+        type=float,
+        nargs="*",
+        default=None,
+        metavar="DEG",
+        help="save GIFs at these task rotations",
+    )
+    p.add_argument(
+        "--sim-gap",
+        type=int,
+        default=0,
+        metavar="EPISODES",
+        help="also measure the simulator's own equivariance gap",
+    )
+    p.set_defaults(func=_cmd_rotation)
+
+
+def _cmd_rotation(args) -> int:
+    from eqrobot.rl.rotation import run_rotation
+
+    result = run_rotation(
+        args.policy,
+        args.env,
+        args.split,
+        args.episodes,
+        n_envs=args.n_envs,
+        seed=args.seed,
+        out_dir=args.out,
+        video_angles=args.video_angles,
+        sim_gap_episodes=args.sim_gap,
+    )
+    print(result.to_markdown())
+    if args.out:
+        print(f"\nwrote {args.out}/rotation.md, .json, .csv and rotation_polar.png")
+    return 0
 
 
 # === dynamics ======================================================================================
@@ -340,13 +384,8 @@ def _run_dynamics(args) -> int:
     return 0
 
 
-# === bench =========================================================================================
-# >>> `eqrobot bench ...` (benchmarks; scripts/ hold the full versions) goes here:
-# >>> define _add_bench(sub) and add it to SUBCOMMANDS below.
-
-
-SUBCOMMANDS = [_add_train, _add_evaluate, _add_demo, _add_dynamics]
-"""Parser builders, in help order. Other subcommands append theirs here (see the marked sections)."""
+SUBCOMMANDS = [_add_train, _add_evaluate, _add_rotation, _add_dynamics, _add_demo]
+"""Parser builders, in help order."""
 
 
 def build_parser() -> argparse.ArgumentParser:
