@@ -10,12 +10,10 @@ and dtype it was given (float64 stays float64). Conventions:
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
-import sys
-
 import numpy as np
-
 
 
 class _LazyTorch:

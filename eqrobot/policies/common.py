@@ -203,6 +203,51 @@ def actor_critic_arch(
     return list(net_arch), list(net_arch)
 
 
+class SpecPolicyMixin:
+    """What every eqrobot SB3 policy keeps: the geometry spec it reads, the network family that builds
+    its parts, and those choices saved with the policy so ``SAC.load``/``PPO.load`` rebuild it."""
+
+    def _init_spec(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        geometry_spec: GeometrySpec | dict | None,
+        net: str | type,
+        net_kwargs: dict[str, Any] | None,
+        obs_keys: tuple[str, ...],
+        features_extractor_kwargs: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        """Resolve and store the spec and network choices; returns the features-extractor kwargs."""
+        obs_keys = tuple(obs_keys)
+        self.geometry_spec = resolve_geometry_spec(observation_space, action_space, geometry_spec, obs_keys)
+        self.net_kind = net
+        self.net_kwargs = dict(net_kwargs or {})
+        self.obs_keys = obs_keys
+        return {
+            "geometry_spec": self.geometry_spec,
+            "obs_keys": obs_keys,
+            **(features_extractor_kwargs or {}),
+        }
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        data.update(
+            geometry_spec=self.geometry_spec,
+            net=self.net_kind,
+            net_kwargs=self.net_kwargs,
+            obs_keys=self.obs_keys,
+        )
+        return data
+
+    def _net_args(self) -> dict[str, Any]:
+        return {"geometry_spec": self.geometry_spec, "net": self.net_kind, "net_kwargs": self.net_kwargs}
+
+    def make_critic(self, features_extractor=None) -> InvariantCritic:
+        """Invariant Q-networks (SAC, TD3); SB3's off-policy policies call this."""
+        kwargs = self._update_features_extractor(self.critic_kwargs, features_extractor)
+        return InvariantCritic(**kwargs, **self._net_args()).to(self.device)
+
+
 class InvariantCritic(SpecFeaturesMixin, BaseModel):
     """``n_critics`` invariant Q-networks ``Q(s, a)`` on the flat observation+goal+action array.
 

@@ -31,16 +31,16 @@ from eqrobot.policies.common import (
     DEFAULT_OBS_KEYS,
     SpecFeaturesMixin,
     SpecFlattenExtractor,
+    SpecPolicyMixin,
     actor_critic_arch,
     make_net,
-    resolve_geometry_spec,
 )
 from eqrobot.policies.distributions import IsotropicGaussianDistribution, RadialSquashedGaussianDistribution
 
 DEFAULT_PPO_NET_ARCH = [64, 64]
 
 
-class EquivariantActorCriticPolicy(SpecFeaturesMixin, BasePolicy):
+class EquivariantActorCriticPolicy(SpecPolicyMixin, SpecFeaturesMixin, BasePolicy):
     """PPO/A2C policy: ``EquivariantNet`` actor mean + per-field log-std parameters, invariant value net.
 
     :param net_arch: equal hidden widths, a list (actor and value alike) or ``dict(pi=[...], vf=[...])``.
@@ -80,11 +80,18 @@ class EquivariantActorCriticPolicy(SpecFeaturesMixin, BasePolicy):
     ):
         if use_sde:
             raise ValueError("gSDE (use_sde=True) is not supported by the equivariant PPO policy")
-        obs_keys = tuple(obs_keys)
-        spec = resolve_geometry_spec(observation_space, action_space, geometry_spec, obs_keys)
+        fe_kwargs = self._init_spec(
+            observation_space,
+            action_space,
+            geometry_spec,
+            net,
+            net_kwargs,
+            obs_keys,
+            features_extractor_kwargs,
+        )
+        spec = self.geometry_spec
         if optimizer_kwargs is None:
             optimizer_kwargs = {"eps": 1e-5} if optimizer_class is torch.optim.Adam else {}
-        fe_kwargs = {"geometry_spec": spec, "obs_keys": obs_keys, **(features_extractor_kwargs or {})}
         super().__init__(
             observation_space,
             action_space,
@@ -95,10 +102,6 @@ class EquivariantActorCriticPolicy(SpecFeaturesMixin, BasePolicy):
             squash_output=True,  # tells SB3 not to clip per component; see the module docstring
             normalize_images=normalize_images,
         )
-        self.geometry_spec = spec
-        self.net_kind = net
-        self.net_kwargs = dict(net_kwargs or {})
-        self.obs_keys = obs_keys
         self.squash = squash
         self.log_std_init = log_std_init
         self.net_arch = list(DEFAULT_PPO_NET_ARCH) if net_arch is None else net_arch
@@ -129,10 +132,6 @@ class EquivariantActorCriticPolicy(SpecFeaturesMixin, BasePolicy):
             optimizer_kwargs=self.optimizer_kwargs,
             features_extractor_class=self.features_extractor_class,
             features_extractor_kwargs=self.features_extractor_kwargs,
-            geometry_spec=self.geometry_spec,
-            net=self.net_kind,
-            net_kwargs=self.net_kwargs,
-            obs_keys=self.obs_keys,
             squash=self.squash,
         )
         return data

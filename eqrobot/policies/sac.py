@@ -28,11 +28,10 @@ from torch import nn
 from eqrobot.geometry.spec import ArraySpec, GeometrySpec
 from eqrobot.policies.common import (
     DEFAULT_OBS_KEYS,
-    InvariantCritic,
     SpecFeaturesMixin,
     SpecFlattenExtractor,
+    SpecPolicyMixin,
     make_net,
-    resolve_geometry_spec,
 )
 from eqrobot.policies.distributions import RadialSquashedGaussianDistribution
 from eqrobot.policies.offpolicy import IsotropicExplorationMixin
@@ -125,7 +124,7 @@ class EquivariantSACActor(SpecFeaturesMixin, BasePolicy):
         return self(observation, deterministic)
 
 
-class EquivariantSACPolicy(SACPolicy):
+class EquivariantSACPolicy(SpecPolicyMixin, SACPolicy):
     """SAC policy with an SE(3)-equivariant actor and invariant critics.
 
     Extra keyword arguments (``policy_kwargs``) beyond SB3's ``SACPolicy``:
@@ -164,14 +163,16 @@ class EquivariantSACPolicy(SACPolicy):
         net_kwargs: dict[str, Any] | None = None,
         obs_keys: tuple[str, ...] = DEFAULT_OBS_KEYS,
     ):
-        obs_keys = tuple(obs_keys)
-        spec = resolve_geometry_spec(observation_space, action_space, geometry_spec, obs_keys)
-        # set before SACPolicy.__init__, which builds the actor and critics through make_actor/make_critic
-        self.geometry_spec = spec
-        self.net_kind = net
-        self.net_kwargs = dict(net_kwargs or {})
-        self.obs_keys = obs_keys
-        fe_kwargs = {"geometry_spec": spec, "obs_keys": obs_keys, **(features_extractor_kwargs or {})}
+        # set before the SB3 base __init__, which builds the actor and critics via make_actor/make_critic
+        fe_kwargs = self._init_spec(
+            observation_space,
+            action_space,
+            geometry_spec,
+            net,
+            net_kwargs,
+            obs_keys,
+            features_extractor_kwargs,
+        )
         super().__init__(
             observation_space,
             action_space,
@@ -191,26 +192,9 @@ class EquivariantSACPolicy(SACPolicy):
             share_features_extractor=share_features_extractor,
         )
 
-    def _get_constructor_parameters(self) -> dict[str, Any]:
-        data = super()._get_constructor_parameters()
-        data.update(
-            geometry_spec=self.geometry_spec,
-            net=self.net_kind,
-            net_kwargs=self.net_kwargs,
-            obs_keys=self.obs_keys,
-        )
-        return data
-
-    def _net_args(self) -> dict[str, Any]:
-        return {"geometry_spec": self.geometry_spec, "net": self.net_kind, "net_kwargs": self.net_kwargs}
-
     def make_actor(self, features_extractor=None) -> EquivariantSACActor:
         kwargs = self._update_features_extractor(self.actor_kwargs, features_extractor)
         return EquivariantSACActor(**kwargs, **self._net_args()).to(self.device)
-
-    def make_critic(self, features_extractor=None) -> InvariantCritic:
-        kwargs = self._update_features_extractor(self.critic_kwargs, features_extractor)
-        return InvariantCritic(**kwargs, **self._net_args()).to(self.device)
 
 
 class EquivariantSAC(IsotropicExplorationMixin, SAC):
