@@ -17,6 +17,7 @@ import pybullet as p
 import pybullet_data
 from pybullet_utils import bullet_client
 
+from eqrobot.sim.quiet import c_stdout_silenced
 from eqrobot.sim.transforms import matrix_to_quat
 
 GRAVITY = 9.81
@@ -56,7 +57,8 @@ class Simulator:
                 "render_mode='human' opens a PyBullet window and needs a display (DISPLAY is not set); "
                 "use render_mode='rgb_array' on headless machines"
             )
-        self.client = bullet_client.BulletClient(connection_mode=mode)
+        with c_stdout_silenced():  # PyBullet prints "argv[0]=" on every connect
+            self.client = bullet_client.BulletClient(connection_mode=mode)
         self._closed = False
         bc = self.client
         if mode == p.GUI:
