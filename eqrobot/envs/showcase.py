@@ -6,10 +6,9 @@ import os
 import time
 
 import gymnasium as gym
-import numpy as np
 
 import eqrobot  # noqa: F401  (registers the ids)
-from eqrobot.envs.oracles import make_oracle
+from eqrobot.envs.oracles import evaluate_oracle, make_oracle
 from eqrobot.envs.tasks import TASKS
 
 
@@ -57,23 +56,8 @@ def run_oracle_showcase(
     rows = []
     for task in tasks or list(TASKS):
         env_id = f"eqrobot/{task}-v0"
-        env = gym.make(env_id, **env_kwargs)
-        oracle = make_oracle(task, env=env)
-        successes, returns, steps = [], [], 0
         t0 = time.perf_counter()
-        try:
-            for ep in range(episodes):
-                obs, _ = env.reset(seed=seed + ep)
-                done, ret = False, 0.0
-                while not done:
-                    obs, r, term, trunc, info = env.step(oracle.predict(obs)[0])
-                    ret += float(r)
-                    steps += 1
-                    done = term or trunc
-                successes.append(bool(info["is_success"]))
-                returns.append(ret)
-        finally:
-            env.close()
+        result = evaluate_oracle(env_id, episodes, seed, **env_kwargs)
         elapsed = time.perf_counter() - t0
         path = os.path.join(out_dir, f"oracle_{task}.gif") if gif else None
         if path:
@@ -83,9 +67,9 @@ def run_oracle_showcase(
                 "task": task,
                 "env_id": env_id,
                 "episodes": episodes,
-                "success_rate": float(np.mean(successes)) if successes else float("nan"),
-                "mean_return": float(np.mean(returns)) if returns else float("nan"),
-                "steps_per_s": steps / elapsed if elapsed > 0 else float("nan"),
+                "success_rate": result["success_rate"],
+                "mean_return": result["mean_return"],
+                "steps_per_s": result["steps"] / elapsed if elapsed > 0 else float("nan"),
                 "gif": path,
             }
         )
