@@ -20,6 +20,7 @@ while tuning: equivariant SAC+HER on Push with 100 demos, seed 0, was at 40% (10
 ``--steps-push`` if the hour allows. ``--quick`` is a smoke test (about a minute or two).
 
     python scripts/bench_rl.py --quick
+    python scripts/bench_rl.py --steps-push 30000 --no-demo-envs Reach --reuse   # the run in docs/results.md
     python scripts/bench_rl.py --out docs/bench_rl.json --png docs/bench_rl.png
 """
 
@@ -62,7 +63,9 @@ def run_one(job: dict) -> dict:
         save_replay_buffer=False,
         hyperparams=job.get("hyperparams", {}),
     )
-    run_dir = train(config)
+    run_dir = finished_run(job) if job.get("reuse") else None
+    if run_dir is None:
+        run_dir = train(config)
     rows = read_eval_csv(run_dir / "eval.csv")
     state = json.loads((run_dir / "state.json").read_text())
     return {
@@ -75,6 +78,21 @@ def run_one(job: dict) -> dict:
         "demo_steps": int(state.get("demo_steps", 0)),
         "wall_s": time.perf_counter() - t0,
     }
+
+
+def finished_run(job: dict) -> Path | None:
+    """The newest finished run folder of this (task, policy, demos, seed) with the same budget, if any.
+
+    Lets an interrupted benchmark resume without retraining what it already finished (``--reuse``)."""
+    prefix = job["name"].rsplit("-", 2)[0]  # drop the time stamp
+    for run_dir in sorted(Path(job["runs_dir"]).glob(f"{prefix}-*"), reverse=True):
+        try:
+            state = json.loads((run_dir / "state.json").read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if state.get("status") == "finished" and state.get("total_steps") == job["steps"]:
+            return run_dir
+    return None
 
 
 def first_step_at(steps: list[int], success: list[float], level: float) -> int | None:
@@ -206,8 +224,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps-other", type=int, default=50_000, help="budget for any other task in --envs")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument(
-        "--demos", type=int, default=20, help="oracle episodes in the 'with demos' setting (0: skip it)"
+        "--demos", type=int, default=100, help="oracle episodes in the 'with demos' setting (0: skip it)"
     )
+    p.add_argument(
+        "--no-demo-envs",
+        nargs="*",
+        default=None,
+        help="tasks that also run without demos (default: every task in --envs)",
+    )
+    p.add_argument("--reuse", action="store_true", help="reuse finished run folders of the same job")
     p.add_argument("--eval-freq-reach", type=int, default=250)
     p.add_argument("--eval-freq-push", type=int, default=2_500)
     p.add_argument("--eval-episodes", type=int, default=20)
@@ -232,7 +257,8 @@ def main(argv: list[str] | None = None) -> int:
     for task in args.envs:
         steps = {"Reach": args.steps_reach, "Push": args.steps_push}.get(task, args.steps_other)
         eval_freq = args.eval_freq_reach if task == "Reach" else args.eval_freq_push
-        for demos in sorted({0, args.demos}):
+        no_demo = args.no_demo_envs is None or task in args.no_demo_envs
+        for demos in sorted({args.demos} | ({0} if no_demo else set())):
             for seed in range(args.seeds):
                 for policy in POLICIES:  # adjacent: a pair runs side by side
                     extra = {"hyperparams": {"learning_starts": 100}} if args.quick else {}
@@ -247,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
                             "eval_episodes": args.eval_episodes,
                             "runs_dir": args.runs_dir,
                             "name": f"{task}-{policy}-demos{demos}-s{seed}-{stamp}",
+                            "reuse": args.reuse,
                             **extra,
                         }
                     )
@@ -275,6 +302,7 @@ def main(argv: list[str] | None = None) -> int:
             "push": args.steps_push,
             "seeds": args.seeds,
             "demos": args.demos,
+            "no_demo_envs": args.no_demo_envs if args.no_demo_envs is not None else args.envs,
         },
         "wall_time_s": round(time.perf_counter() - t0, 1),
         "summary": rows,
