@@ -20,7 +20,7 @@ while tuning: equivariant SAC+HER on Push with 100 demos, seed 0, was at 40% (10
 ``--steps-push`` if the hour allows. ``--quick`` is a smoke test (about a minute or two).
 
     python scripts/bench_rl.py --quick
-    python scripts/bench_rl.py --steps-push 30000 --no-demo-envs Reach --reuse   # the run in docs/results.md
+    python scripts/bench_rl.py --steps-push 30000 --seeds-push 2 --no-demo-envs Reach --reuse  # docs/results.md
     python scripts/bench_rl.py --out docs/bench_rl.json --png docs/bench_rl.png
 """
 
@@ -223,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps-push", type=int, default=25_000)
     p.add_argument("--steps-other", type=int, default=50_000, help="budget for any other task in --envs")
     p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--seeds-push", type=int, default=None, help="seeds for Push (default: --seeds)")
     p.add_argument(
         "--demos", type=int, default=100, help="oracle episodes in the 'with demos' setting (0: skip it)"
     )
@@ -259,7 +260,8 @@ def main(argv: list[str] | None = None) -> int:
         eval_freq = args.eval_freq_reach if task == "Reach" else args.eval_freq_push
         no_demo = args.no_demo_envs is None or task in args.no_demo_envs
         for demos in sorted({args.demos} | ({0} if no_demo else set())):
-            for seed in range(args.seeds):
+            n_seeds = args.seeds_push if task == "Push" and args.seeds_push is not None else args.seeds
+            for seed in range(n_seeds):
                 for policy in POLICIES:  # adjacent: a pair runs side by side
                     extra = {"hyperparams": {"learning_starts": 100}} if args.quick else {}
                     jobs.append(
@@ -301,6 +303,7 @@ def main(argv: list[str] | None = None) -> int:
             "reach": args.steps_reach,
             "push": args.steps_push,
             "seeds": args.seeds,
+            "seeds_push": args.seeds_push if args.seeds_push is not None else args.seeds,
             "demos": args.demos,
             "no_demo_envs": args.no_demo_envs if args.no_demo_envs is not None else args.envs,
         },
