@@ -20,7 +20,7 @@ while tuning: equivariant SAC+HER on Push with 100 demos, seed 0, was at 40% (10
 ``--steps-push`` if the hour allows. ``--quick`` is a smoke test (about a minute or two).
 
     python scripts/bench_rl.py --quick
-    python scripts/bench_rl.py --steps-push 30000 --seeds-push 2 --no-demo-envs Reach --reuse  # docs/results.md
+    python scripts/bench_rl.py --steps-push 30000 --seeds-push 2 --no-demo-envs Reach --reuse
     python scripts/bench_rl.py --out docs/bench_rl.json --png docs/bench_rl.png
 """
 
