@@ -391,7 +391,7 @@ SUBCOMMANDS = [_add_train, _add_evaluate, _add_rotation, _add_dynamics, _add_dem
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="eqrobot",
-        description=__doc__.split("\n")[0],
+        description="eqrobot: train, evaluate and stress-test equivariant manipulation policies.",
         epilog="EQROBOT_DEBUG=1 shows tracebacks of errors.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
