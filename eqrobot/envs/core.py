@@ -203,6 +203,9 @@ class RobotTaskEnv(gym.Env):
         )
         self._point_slices = [f.slice for f in goal_spec.fields if f.kind == "point"]
         self._frame_slices = [f.slice for f in goal_spec.fields if f.kind == "frame"]
+        # step()'s scalar fast path: the achieved goal's point fields as (x, y, z) offsets in it
+        self._point_offsets = [f.slice.start for f in goal_spec.fields if f.kind == "point"]
+        self._obs_dim = obs_spec.dim
         self.observation_space = spaces.Dict(
             {
                 "observation": spaces.Box(-np.inf, np.inf, (obs_spec.dim,), np.float32),
@@ -243,6 +246,7 @@ class RobotTaskEnv(gym.Env):
         return t
 
     def _check_action(self, action) -> np.ndarray:
+        """The action as a list of Python floats, or a ValueError that says what is wrong with it."""
         try:
             a = np.asarray(action, dtype=np.float64)
         except (TypeError, ValueError) as exc:
@@ -250,9 +254,10 @@ class RobotTaskEnv(gym.Env):
         if a.shape != (self._n_act,):
             names = ", ".join(f"{f.name}({f.size})" for f in self.geometry_spec.action.fields)
             raise ValueError(f"action must have shape ({self._n_act},) = [{names}], got shape {a.shape}")
-        if not np.isfinite(a).all():
-            raise ValueError(f"action contains NaN or inf: {a.tolist()}")
-        return a
+        values = a.tolist()
+        if not all(map(math.isfinite, values)):  # ~20x cheaper than np.isfinite(a).all() at this size
+            raise ValueError(f"action contains NaN or inf: {values}")
+        return values
 
     # --- gym API ------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -315,6 +320,7 @@ class RobotTaskEnv(gym.Env):
             else:
                 goal_vec.append((frame_R @ goal[f.name]).T.reshape(9))
         self._goal = np.concatenate(goal_vec).astype(np.float32)
+        self._goal_list = self._goal.tolist()
         for field, body in self._markers:
             obj_name = field[: -len("_position")]
             rot = goal.get(f"{obj_name}_orientation")
@@ -335,17 +341,41 @@ class RobotTaskEnv(gym.Env):
             self.robot.apply_action(a[:3], a[3])
         self.sim.step()
         obs = self._get_obs()
-        d, ang = self._errors(obs["achieved_goal"], obs["desired_goal"])
-        success = bool(self._success(d, ang))
-        reward = float(self._reward(d, ang, success))
+        if self._frame_slices:
+            d, ang = self._errors(obs["achieved_goal"], obs["desired_goal"])
+            success = bool(self._success(d, ang))
+            reward = float(self._reward(d, ang, success))
+        else:
+            success, reward = self._point_goal_reward(obs["achieved_goal"].tolist())
         info = self._info(obs, success)
         return obs, reward, self.terminate_on_success and success, False, info
+
+    def _point_goal_reward(self, achieved: list) -> tuple[bool, float]:
+        """(success, reward) of one step for goals made of points only, in plain floats.
+
+        The same arithmetic as the batched ``compute_reward`` (float32 goals widened to float64,
+        squares summed in order, one sqrt), so the two agree bit for bit; the scalar path exists
+        because numpy's per-call overhead on 3-vectors was a tenth of the Python time of a step.
+        """
+        desired, sqrt, total, success = self._goal_list, math.sqrt, 0.0, True
+        for i in self._point_offsets:
+            dx, dy, dz = (
+                achieved[i] - desired[i],
+                achieved[i + 1] - desired[i + 1],
+                achieved[i + 2] - desired[i + 2],
+            )
+            d = sqrt(dx * dx + dy * dy + dz * dz)
+            success = success and d < self.distance_threshold
+            total += d
+        if self.reward_type == "sparse":
+            return success, 0.0 if success else -1.0
+        return success, float(np.float32(-total))
 
     def _get_obs(self) -> dict:
         vals = [*self._obs_prefix, *self.robot.read()]
         if self._object_ids:
             vals += self.sim.read_bodies(self._object_ids)
-        obs = np.array(vals, dtype=np.float32)
+        obs = np.fromiter(vals, np.float32, self._obs_dim)
         return {"observation": obs, "achieved_goal": obs[self._ag_index], "desired_goal": self._goal.copy()}
 
     def _info(self, obs, success=None) -> dict:

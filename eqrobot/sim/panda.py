@@ -156,9 +156,8 @@ class Panda:
         """
         if self._stale:
             self.read()
-        q = self._q
         ex, ey, ez = self._ee_pos
-        dx, dy, dz = (float(v) for v in displacement)
+        dx, dy, dz = map(float, displacement)
         n2 = dx * dx + dy * dy + dz * dz
         scale = self.max_step / math.sqrt(n2) if n2 > 1.0 else self.max_step  # radial limit, never per axis
         dx, dy, dz = dx * scale, dy * scale, dz * scale
@@ -179,29 +178,29 @@ class Panda:
         err = np.array((dx, dy, dz, 0.5 * (M[7] - M[5]), 0.5 * (M[2] - M[6]), 0.5 * (M[3] - M[1])))
         # PyBullet returns the Jacobian of a fixed-base body in its BASE frame: rotate it to the world
         # frame, or IK steps are wrong (and not equivariant) whenever the base is rotated.
-        J = np.array(self._jacobian(self.body, EE_LINK, _ZERO3, q, _ZEROS9, _ZEROS9))
+        J = np.array(self._jacobian(self.body, EE_LINK, _ZERO3, self._q, _ZEROS9, _ZEROS9))
         if not self._base_is_identity:
             J = self.base_rotation @ J
-        J = J.reshape(6, -1)[:, :7]
-        q7 = np.array(q[:7])
+        J = J.reshape(6, 9)[:, :7]
+        q7 = self._q7
         pull = self._null_gain * (self._rest7 - q7)
         # dq = J+ err + (I - J+ J) pull  with  J+ = J^T (J J^T + damping)^-1
-        dq = pull + J.T @ _spd_solve(J @ J.T + self._damping_eye, err - J @ pull)
-        q_new = q7 + dq
-        blocked = (q_new < self._lower) | (q_new > self._upper)
-        if blocked.any():
+        q_new = q7 + (pull + J.T @ _spd_solve(J @ J.T + self._damping_eye, err - J @ pull))
+        clipped = np.minimum(np.maximum(q_new, self._lower), self._upper)
+        if (clipped != q_new).any():
             # a joint hits its limit: freeze it and let the others do its share (once)
-            J = J * ~blocked
-            pull = pull * ~blocked
+            free = clipped == q_new
+            J = J * free
+            pull = pull * free
             q_new = q7 + pull + J.T @ _spd_solve(J @ J.T + self._damping_eye, err - J @ pull)
-        q_new = np.minimum(np.maximum(q_new, self._lower), self._upper)
+            clipped = np.minimum(np.maximum(q_new, self._lower), self._upper)
         g = min(max(float(gripper), -1.0), 1.0)
         w = min(max(self._width + g * self.max_gripper_step, 0.0), 2 * MAX_FINGER) / 2
         self._motors(
             self.body,
             CONTROLLED_JOINTS,
             self._pos_control,
-            targetPositions=(*q_new.tolist(), w, w),
+            targetPositions=(*clipped.tolist(), w, w),
             forces=self._forces,
             positionGains=self._gains,
         )
@@ -214,9 +213,10 @@ class Panda:
         Also caches the pose and joint positions that the next :meth:`apply_action` linearises at.
         """
         ls = self._link_state(self.body, EE_LINK, 1, 1)  # computeLinkVelocity, computeForwardKinematics
-        q = tuple(s[0] for s in self._joint_states(self.body, CONTROLLED_JOINTS))
+        q = [s[0] for s in self._joint_states(self.body, CONTROLLED_JOINTS)]
         m = p.getMatrixFromQuaternion(ls[5])
         self._q = q
+        self._q7 = np.array(q[:7])
         self._width = q[7] + q[8]
         self._ee_pos = ls[4]
         self._ee_rot = np.array(m).reshape(3, 3)

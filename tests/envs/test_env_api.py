@@ -66,6 +66,36 @@ def test_spaces_spec_and_info(env_id):
         env.close()
 
 
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_step_reward_matches_batched_compute_reward_exactly(env_id):
+    """step() scores a step with a scalar fast path; HER relabels with the batched compute_reward.
+    The two must agree bit for bit, on failing and on succeeding steps (an oracle drives the env;
+    once it has succeeded, random actions are mixed in)."""
+    from eqrobot.envs.oracles import make_oracle
+
+    env = gym.make(env_id)
+    u = env.unwrapped
+    oracle = make_oracle(u.task.name, env)
+    rng = np.random.default_rng(0)
+    rows, successes = [], 0
+    try:
+        obs, _ = env.reset(seed=1)
+        for i in range(120):
+            noisy = successes > 0 and rng.random() < 0.3
+            action = env.action_space.sample() if noisy else oracle.predict(obs)[0]
+            obs, r, term, trunc, info = env.step(action)
+            rows.append((obs["achieved_goal"], obs["desired_goal"], r, info["is_success"]))
+            successes += info["is_success"]
+            if term or trunc:
+                obs, _ = env.reset()
+    finally:
+        env.close()
+    ag, dg, r, ok = (np.array(x) for x in zip(*rows, strict=True))
+    assert 0 < successes < len(rows), "the rollout must hold both failing and succeeding steps"
+    np.testing.assert_array_equal(u.compute_reward(ag, dg, None), r.astype(np.float32))
+    np.testing.assert_array_equal(u.is_success(ag, dg), ok)
+
+
 def test_dense_reward_is_minus_distance():
     env = gym.make("eqrobot/PushDense-v0")
     obs, _ = env.reset(seed=0)
