@@ -2,16 +2,21 @@
 """Headline result: train in the canonical scene only, test in rotated scenes.
 
 Trains equivariant and MLP SAC(+HER) on Push and PickAndPlace with task rotation fixed at 0 (via
-``eqrobot.rl.train``), evaluates every trained policy (and the scripted oracle, for reference) on
-every split of ``eqrobot.rl.rotation``, measures the simulator's own equivariance gap on the same
-layouts, and writes
+``eqrobot.rl.train``), plus Reach as the contrast task (the MLP does not learn Push or PickAndPlace
+within these budgets, so Reach is where an MLP's rotated success can be seen at all), evaluates
+every trained policy (and the scripted oracle, for reference) on every split of
+``eqrobot.rl.rotation``, measures the simulator's own equivariance gap on the same layouts, and
+writes
 
 - ``docs/rotation_headline.json`` (per task: runs, per-bin tables, retention, sim gap, timings),
 - ``docs/rotation_headline_<Task>.png`` (polar plot: success vs task rotation, one curve per policy),
 - ``docs/rotation_headline.md`` (the printed tables),
 
 and prints the tables, the headline check (the equivariant policy keeps >= 0.95x its canonical
-success in every reachable so2-sweep bin and on so3-world) and the sim-gap figures.
+success in every reachable so2-sweep bin and on so3-world) and the sim-gap figures. The check is
+reported twice: on point estimates (the issue's wording; with K episodes per bin the worst of ~23
+bins fails it by sampling noise alone unless success is near 1) and "within 95% CI" (no bin whose
+whole Wilson interval lies under 0.95x canonical), next to the pooled so2-sweep retention.
 
 Usage::
 
@@ -34,11 +39,14 @@ import sys
 import time
 from pathlib import Path
 
-TASK_IDS = {"Push": "eqrobot/Push-v0", "PickAndPlace": "eqrobot/PickAndPlace-v0"}
+TASK_IDS = {"Push": "eqrobot/Push-v0", "PickAndPlace": "eqrobot/PickAndPlace-v0", "Reach": "eqrobot/Reach-v0"}
 RETENTION_GOAL = 0.95
 # Budgets for about an hour on 2 cores with --jobs 2 (measured: SAC+HER on Push ~26 (equivariant)
 # and ~34 (MLP) env steps/s per run with two runs and other work sharing the cores; faster when idle).
-DEFAULT_STEPS = {"Push": 40_000, "PickAndPlace": 40_000}
+# Reach is the contrast task: the one task the MLP learns within a few thousand steps, so its
+# rotated success shows what an MLP does outside its training rotation (on Push and PickAndPlace it
+# does not learn the task at all within these budgets).
+DEFAULT_STEPS = {"Push": 40_000, "PickAndPlace": 40_000, "Reach": 5_000}
 DEFAULT_DEMOS = 100
 
 
@@ -46,7 +54,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
     )
-    p.add_argument("--tasks", default="Push,PickAndPlace", help="comma-separated: Push, PickAndPlace")
+    p.add_argument(
+        "--tasks",
+        default="Push,PickAndPlace,Reach",
+        help="comma-separated: Push, PickAndPlace, Reach (the MLP contrast task)",
+    )
     p.add_argument("--policies", default="equivariant,mlp", help="comma-separated network kinds to train")
     p.add_argument(
         "--algo", default="sac", help="training algorithm (HER is used for goal envs by the presets)"
@@ -237,12 +249,29 @@ def headline_check(result, policy: str, reference: str | None = "oracle") -> dic
             (k for k, v in ret.items() if v < RETENTION_GOAL), key=float
         )
         out["so2_sweep_ok"] = ret[worst] >= RETENTION_GOAL
+        # With K episodes per bin the worst of ~23 bins sits about 2 standard errors below the mean
+        # even when every bin has the same true success, so the point-estimate check above fails
+        # by noise alone unless success is near 1. The statistical check asks instead whether any
+        # bin is *significantly* below the goal: its whole 95% Wilson interval under 0.95x canonical.
+        cells = {c.label: c for c in result.cells(policy, "so2-sweep")}
+        out["so2_sweep_bins_significantly_below_goal"] = sorted(
+            (k for k in ret if cells[k].ci_high < RETENTION_GOAL * canon), key=float
+        )
+        out["so2_sweep_ok_within_ci"] = not out["so2_sweep_bins_significantly_below_goal"]
+        pooled = result.overall(policy, "so2-sweep")
+        out["so2_sweep_pooled_retention"] = (
+            pooled.success_rate / canon if pooled.success_rate is not None else None
+        )
     if "so3-world" in result.splits:
         s = result.overall(policy, "so3-world").success_rate
         out["so3_world_retention"] = s / canon
         out["so3_world_ok"] = s / canon >= RETENTION_GOAL
+        so3 = result.overall(policy, "so3-world")
+        out["so3_world_ok_within_ci"] = so3.ci_high >= RETENTION_GOAL * canon
     oks = [v for k, v in out.items() if k.endswith("_ok")]
     out["verdict"] = "PASS" if oks and all(oks) else "FAIL"
+    ci_oks = [v for k, v in out.items() if k.endswith("_ok_within_ci")]
+    out["verdict_within_ci"] = "PASS" if ci_oks and all(ci_oks) else "FAIL"
     return out
 
 
@@ -380,7 +409,11 @@ def main(argv=None) -> int:
             lines.append(
                 f"- {pol}: canonical {_fmt(c.get('canonical_success'))}, worst so2-sweep bin "
                 f"{c.get('so2_sweep_worst_bin', 'n/a')} retention {_fmt(c.get('so2_sweep_min_retention'))}, "
-                f"so3-world retention {_fmt(c.get('so3_world_retention'))} -> {c['verdict']}"
+                f"so3-world retention {_fmt(c.get('so3_world_retention'))} -> {c['verdict']}; "
+                f"pooled so2-sweep retention {_fmt(c.get('so2_sweep_pooled_retention'))}, "
+                f"bins significantly below the goal: "
+                f"{', '.join(c.get('so2_sweep_bins_significantly_below_goal') or []) or 'none'}"
+                f" -> {c.get('verdict_within_ci', 'n/a')} within 95% CI"
                 + (
                     f" (bins below goal: {', '.join(c['so2_sweep_bins_below_goal'])})"
                     if c.get("so2_sweep_bins_below_goal")

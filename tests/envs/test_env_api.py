@@ -80,7 +80,7 @@ def test_step_reward_matches_batched_compute_reward_exactly(env_id):
     rows, successes = [], 0
     try:
         obs, _ = env.reset(seed=1)
-        for i in range(120):
+        for _ in range(120):
             noisy = successes > 0 and rng.random() < 0.3
             action = env.action_space.sample() if noisy else oracle.predict(obs)[0]
             obs, r, term, trunc, info = env.step(action)

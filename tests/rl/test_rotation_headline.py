@@ -1,0 +1,60 @@
+"""The headline verdicts of scripts/rotation_headline.py on a synthetic rotation table."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from eqrobot.rl.rotation import BinResult, RotationResult, wilson_interval
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "rotation_headline.py"
+
+
+@pytest.fixture(scope="module")
+def headline():
+    spec = importlib.util.spec_from_file_location("rotation_headline", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _table(cells):
+    """cells: (policy, split, label, successes, episodes) -> a RotationResult with matching episodes."""
+    rows, episodes = [], []
+    for i, (policy, split, label, k, n) in enumerate(cells):
+        lo, hi = wilson_interval(k, n)
+        angle = float(label) if split == "so2-sweep" else None
+        rows.append(BinResult(policy, split, i, label, angle, True, n, k, k / n, lo, hi, -10.0, 1.0))
+        episodes += [
+            {"policy": policy, "split": split, "bin": i, "reachable": True, "success": j < k, "return": -10.0}
+            for j in range(n)
+        ]
+    splits = list(dict.fromkeys(c[1] for c in cells))
+    policies = list(dict.fromkeys(c[0] for c in cells))
+    return RotationResult("eqrobot/Push-v0", policies, splits, 40, 0, rows, episodes)
+
+
+def test_point_and_ci_verdicts(headline):
+    # canonical 36/40 = 0.90; goal: 0.95 x 0.90 = 0.855 per bin
+    cells = [("eq", "canonical", "canonical", 36, 40)]
+    cells += [("eq", "so2-sweep", a, 36, 40) for a in ("-90.0", "0.0", "30.0")]
+    cells += [("eq", "so2-sweep", "60.0", 31, 40)]  # 0.775: below by point estimate, not significantly
+    cells += [("eq", "so3-world", "all", 37, 40)]
+    check = headline.headline_check(_table(cells), "eq", reference=None)
+    assert check["verdict"] == "FAIL" and check["so2_sweep_bins_below_goal"] == ["60.0"]
+    assert check["so2_sweep_bins_significantly_below_goal"] == []
+    assert check["verdict_within_ci"] == "PASS"
+    assert check["so2_sweep_pooled_retention"] == pytest.approx((3 * 36 + 31) / 160 / 0.9)
+
+    # a bin at 20/40 = 0.5: its whole 95% interval (up to ~0.65) lies under 0.855
+    cells[4] = ("eq", "so2-sweep", "60.0", 20, 40)
+    check = headline.headline_check(_table(cells), "eq", reference=None)
+    assert check["so2_sweep_bins_significantly_below_goal"] == ["60.0"]
+    assert check["verdict_within_ci"] == "FAIL"
+
+
+def test_so3_world_collapse_fails_both_verdicts(headline):
+    cells = [("mlp", "canonical", "canonical", 38, 40), ("mlp", "so3-world", "all", 2, 40)]
+    check = headline.headline_check(_table(cells), "mlp", reference=None)
+    assert check["so3_world_retention"] == pytest.approx(2 / 38)
+    assert check["verdict"] == "FAIL" and check["verdict_within_ci"] == "FAIL"
