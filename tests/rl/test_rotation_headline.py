@@ -58,3 +58,11 @@ def test_so3_world_collapse_fails_both_verdicts(headline):
     check = headline.headline_check(_table(cells), "mlp", reference=None)
     assert check["so3_world_retention"] == pytest.approx(2 / 38)
     assert check["verdict"] == "FAIL" and check["verdict_within_ci"] == "FAIL"
+
+
+def test_no_verdict_for_a_policy_that_did_not_learn(headline):
+    cells = [("mlp", "canonical", "canonical", 3, 40), ("mlp", "so2-sweep", "30.0", 6, 40)]
+    cells += [("mlp", "so3-world", "all", 6, 40)]
+    check = headline.headline_check(_table(cells), "mlp", reference=None)
+    assert check["verdict"].startswith("n/a") and check["verdict_within_ci"].startswith("n/a")
+    assert "did not learn" in check["verdict"]
