@@ -443,6 +443,9 @@ def main(argv=None) -> int:
             "",
         ]
         for pol, c in checks.items():
+            if c["verdict"].startswith("n/a"):
+                lines.append(f"- {pol}: {c['verdict']}")
+                continue
             lines.append(
                 f"- {pol}: canonical {_fmt(c.get('canonical_success'))}, worst so2-sweep bin "
                 f"{c.get('so2_sweep_worst_bin', 'n/a')} retention {_fmt(c.get('so2_sweep_min_retention'))}, "
