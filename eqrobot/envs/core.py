@@ -36,9 +36,16 @@ _RESET_OPTIONS = ("task_rotation", "world_rotation", "world_translation")
 
 
 def geodesic_angle(frame_a, frame_b):
-    """Rotation angle between two (batches of) frames stored as 9 stacked columns."""
-    cos = (np.sum(np.asarray(frame_a) * np.asarray(frame_b), axis=-1) - 1.0) / 2.0
-    return np.arccos(np.clip(cos, -1.0, 1.0))
+    """Rotation angle between two (batches of) frames stored as 9 stacked columns.
+
+    The trace of R_a^T R_b is summed left to right (not in ``np.sum``'s pairwise order), so that the
+    env's scalar per-step path (``RobotTaskEnv._step_reward``) reproduces it bit for bit.
+    """
+    products = np.asarray(frame_a) * np.asarray(frame_b)
+    trace = products[..., 0]
+    for k in range(1, 9):
+        trace = trace + products[..., k]
+    return np.arccos(np.clip((trace - 1.0) / 2.0, -1.0, 1.0))
 
 
 def make_geometry_spec(task: str | Task, control_yaw: bool | None = None) -> GeometrySpec:
@@ -205,6 +212,7 @@ class RobotTaskEnv(gym.Env):
         self._frame_slices = [f.slice for f in goal_spec.fields if f.kind == "frame"]
         # step()'s scalar fast path: the achieved goal's point fields as (x, y, z) offsets in it
         self._point_offsets = [f.slice.start for f in goal_spec.fields if f.kind == "point"]
+        self._frame_offsets = [f.slice.start for f in goal_spec.fields if f.kind == "frame"]
         self._obs_dim = obs_spec.dim
         self.observation_space = spaces.Dict(
             {
@@ -341,23 +349,20 @@ class RobotTaskEnv(gym.Env):
             self.robot.apply_action(a[:3], a[3])
         self.sim.step()
         obs = self._get_obs()
-        if self._frame_slices:
-            d, ang = self._errors(obs["achieved_goal"], obs["desired_goal"])
-            success = bool(self._success(d, ang))
-            reward = float(self._reward(d, ang, success))
-        else:
-            success, reward = self._point_goal_reward(obs["achieved_goal"].tolist())
+        success, reward = self._step_reward(obs["achieved_goal"].tolist())
         info = self._info(obs, success)
         return obs, reward, self.terminate_on_success and success, False, info
 
-    def _point_goal_reward(self, achieved: list) -> tuple[bool, float]:
-        """(success, reward) of one step for goals made of points only, in plain floats.
+    def _step_reward(self, achieved: list) -> tuple[bool, float]:
+        """(success, reward) of one step, in plain floats.
 
         The same arithmetic as the batched ``compute_reward`` (float32 goals widened to float64,
-        squares summed in order, one sqrt), so the two agree bit for bit; the scalar path exists
-        because numpy's per-call overhead on 3-vectors was a tenth of the Python time of a step.
+        sums taken left to right, the same sqrt and arccos), so the two agree bit for bit; the scalar
+        path exists because numpy's per-call overhead on 3-vectors was a tenth of the Python time of
+        a step.
         """
-        desired, sqrt, total, success = self._goal_list, math.sqrt, 0.0, True
+        desired, sqrt, success = self._goal_list, math.sqrt, True
+        dist_sum = 0.0
         for i in self._point_offsets:
             dx, dy, dz = (
                 achieved[i] - desired[i],
@@ -366,9 +371,19 @@ class RobotTaskEnv(gym.Env):
             )
             d = sqrt(dx * dx + dy * dy + dz * dz)
             success = success and d < self.distance_threshold
-            total += d
+            dist_sum += d
+        angle_sum = 0.0
+        for i in self._frame_offsets:
+            trace = achieved[i] * desired[i]
+            for k in range(i + 1, i + 9):
+                trace = trace + achieved[k] * desired[k]
+            # np.arccos on a float runs the same loop as on the batch (math.acos can differ by an ulp)
+            angle = float(np.arccos(min(max((trace - 1.0) / 2.0, -1.0), 1.0)))
+            success = success and angle < self.angle_threshold
+            angle_sum += angle
         if self.reward_type == "sparse":
             return success, 0.0 if success else -1.0
+        total = dist_sum + self.task.angle_weight * angle_sum if self._frame_offsets else dist_sum
         return success, float(np.float32(-total))
 
     def _get_obs(self) -> dict:

@@ -10,6 +10,7 @@ control step (resolved rate) with a null-space pull to the initial configuration
 from __future__ import annotations
 
 import math
+import operator
 
 import numpy as np
 import pybullet as p
@@ -37,6 +38,8 @@ UPPER = (2.8973, 1.7628, 2.8973, -0.0698, 2.8973, 3.7525, 2.8973)
 JOINT1_LIMIT = 2.8973
 MAX_FINGER = 0.04
 _ZERO3 = (0.0, 0.0, 0.0)
+_ROT_X_PI = rot_x(math.pi)
+_frame_columns = operator.itemgetter(*FRAME_FROM_ROW_MAJOR)  # row-major 3x3 -> the 9 stacked columns
 _ZEROS9 = (0.0,) * len(CONTROLLED_JOINTS)
 
 
@@ -138,13 +141,12 @@ class Panda:
         self.up = base_rotation[:, 2].copy()
         self._up = tuple(self.up.tolist())
         self._base_grasp = base_rotation @ rot_x(math.pi)  # z axis along gravity
-        self._update_grasp_quat()
+        self._update_grasp_rotation()
         self._stale = True
 
-    def _update_grasp_quat(self) -> None:
+    def _update_grasp_rotation(self) -> None:
         # yaw about the up axis: R_base Rz(yaw) Rx(pi)
-        self._grasp_rotation = self.base_rotation @ rot_z(self.yaw) @ rot_x(math.pi)
-        self._grasp_quat = matrix_to_quat(self._grasp_rotation)
+        self._grasp_rotation = self.base_rotation @ rot_z(self.yaw) @ _ROT_X_PI
 
     # --- control ------------------------------------------------------------------------
     def apply_action(self, displacement, gripper: float, yaw_rate: float = 0.0) -> None:
@@ -172,7 +174,7 @@ class Panda:
             yaw_rate = min(max(float(yaw_rate), -1.0), 1.0)  # a scalar: clipping it is harmless
             if yaw_rate != 0.0:
                 self.yaw += yaw_rate * self.max_yaw_step
-                self._update_grasp_quat()
+                self._update_grasp_rotation()
         # 6-D error: position, and the rotation vector (small-angle) taking the hand to the grasp pose
         M = (self._grasp_rotation @ self._ee_rot.T).ravel().tolist()
         err = np.array((dx, dy, dz, 0.5 * (M[7] - M[5]), 0.5 * (M[2] - M[6]), 0.5 * (M[3] - M[1])))
@@ -223,7 +225,7 @@ class Panda:
         self._stale = False
         out = (*ls[4], *ls[6], self._width)
         if self.control_yaw:
-            out = out + tuple(m[i] for i in FRAME_FROM_ROW_MAJOR)
+            out = out + _frame_columns(m)
         return out
 
     @property
