@@ -210,7 +210,7 @@ class RobotTaskEnv(gym.Env):
         )
         self._point_slices = [f.slice for f in goal_spec.fields if f.kind == "point"]
         self._frame_slices = [f.slice for f in goal_spec.fields if f.kind == "frame"]
-        # step()'s scalar fast path: the achieved goal's point fields as (x, y, z) offsets in it
+        # step()'s scalar reward path: where each point (3) and frame (9) field starts in the goal
         self._point_offsets = [f.slice.start for f in goal_spec.fields if f.kind == "point"]
         self._frame_offsets = [f.slice.start for f in goal_spec.fields if f.kind == "frame"]
         self._obs_dim = obs_spec.dim
@@ -253,7 +253,7 @@ class RobotTaskEnv(gym.Env):
             raise ValueError(f"{name} must be a finite array of shape (3,), got {t!r}")
         return t
 
-    def _check_action(self, action) -> np.ndarray:
+    def _check_action(self, action) -> list[float]:
         """The action as a list of Python floats, or a ValueError that says what is wrong with it."""
         try:
             a = np.asarray(action, dtype=np.float64)
