@@ -78,6 +78,15 @@ def unpack(x: torch.Tensor, n_scalars: int, n_vectors: int) -> tuple[torch.Tenso
     return V, S
 
 
+def linear_stack(n_in: int, hidden: int, depth: int, activation: type[nn.Module]) -> list[nn.Module]:
+    """``depth`` Linear+activation layers, ``n_in -> hidden -> ... -> hidden``."""
+    dims = [n_in] + [hidden] * depth
+    mods: list[nn.Module] = []
+    for a, b in zip(dims[:-1], dims[1:], strict=True):
+        mods += [nn.Linear(a, b), activation()]
+    return mods
+
+
 def _check_positive(name: str, value: int, allow_zero: bool = False) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < (0 if allow_zero else 1):
         bound = ">= 0" if allow_zero else ">= 1"
@@ -135,8 +144,9 @@ class SpecEncoder(nn.Module):
     ``channel_names`` lists what each of the ``C`` vector channels is.
     """
 
-    def __init__(self, spec: ArraySpec, anchor: str | None = None, point_pairs: bool = False,
-                 max_pair_points: int = 6):
+    def __init__(
+        self, spec: ArraySpec, anchor: str | None = None, point_pairs: bool = False, max_pair_points: int = 6
+    ):
         super().__init__()
         if not isinstance(spec, ArraySpec):
             raise TypeError(f"spec must be an ArraySpec, got {type(spec).__name__}")
@@ -161,7 +171,7 @@ class SpecEncoder(nn.Module):
         points = [f for f in spec.of_kind("point") if f.name != self.anchor]
         if point_pairs and 2 <= len(points) <= max_pair_points:
             for i, p in enumerate(points):
-                for q in points[i + 1:]:
+                for q in points[i + 1 :]:
                     channels.append((p.start, q.start))
                     names.append(f"{p.name}-{q.name}")
         self.channel_names = tuple(names)
@@ -319,11 +329,9 @@ class GatedVectorLayer(nn.Module):
         _check_positive("hidden", hidden)
         _check_positive("depth", depth)
         self.invariants = InvariantFeatures(n_vectors_in, k=k, n_cross=n_cross)
-        dims = [n_scalars_in + self.invariants.n_out] + [hidden] * depth
-        mods: list[nn.Module] = []
-        for a, b in zip(dims[:-1], dims[1:], strict=True):
-            mods += [nn.Linear(a, b), activation()]
-        self.mlp = nn.Sequential(*mods)
+        self.mlp = nn.Sequential(
+            *linear_stack(n_scalars_in + self.invariants.n_out, hidden, depth, activation)
+        )
         self.gate = nn.Linear(hidden, n_vectors_out)
         n_aug = self.invariants.n_aug
         self.mix = nn.Parameter(torch.randn(n_aug, n_vectors_out) / math.sqrt(n_aug))
@@ -370,11 +378,9 @@ class InvariantMLP(nn.Module):
         _check_positive("hidden", hidden)
         _check_positive("depth", depth)
         self.invariants = InvariantFeatures(n_vectors_in, k=k, n_cross=n_cross)
-        dims = [n_scalars_in + self.invariants.n_out] + [hidden] * depth
-        mods: list[nn.Module] = []
-        for a, b in zip(dims[:-1], dims[1:], strict=True):
-            mods += [nn.Linear(a, b), activation()]
-        self.mlp = nn.Sequential(*mods)
+        self.mlp = nn.Sequential(
+            *linear_stack(n_scalars_in + self.invariants.n_out, hidden, depth, activation)
+        )
         self.n_vectors_out, self.n_scalars_out = self.invariants.n_aug, hidden
         self.irreps_in = pair_irreps(n_scalars_in, n_vectors_in)
         self.irreps_out = pair_irreps(hidden, self.invariants.n_aug)

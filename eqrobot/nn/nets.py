@@ -13,7 +13,14 @@ import torch
 from torch import nn
 
 from eqrobot.geometry.spec import ArraySpec
-from eqrobot.nn.blocks import GatedVectorLayer, InvariantMLP, SpecEncoder, VectorScalarHead, _check_positive
+from eqrobot.nn.blocks import (
+    GatedVectorLayer,
+    InvariantMLP,
+    SpecEncoder,
+    VectorScalarHead,
+    _check_positive,
+    linear_stack,
+)
 
 __all__ = ["EquivariantNet", "MLPNet", "count_parameters", "mlp_matching"]
 
@@ -205,12 +212,9 @@ class MLPNet(nn.Module):
         act = _activation(activation)
         self.in_spec, self.out_spec = in_spec, out_spec
         self.hidden, self.n_layers = hidden, layers
-        dims = [in_spec.dim] + [hidden] * layers
-        mods: list[nn.Module] = []
-        for a, b in zip(dims[:-1], dims[1:], strict=True):
-            mods += [nn.Linear(a, b), act()]
-        mods.append(nn.Linear(hidden, out_spec.dim))
-        self.net = nn.Sequential(*mods)
+        self.net = nn.Sequential(
+            *linear_stack(in_spec.dim, hidden, layers, act), nn.Linear(hidden, out_spec.dim)
+        )
         self.irreps_in = in_spec.irreps
         self.irreps_out = out_spec.irreps
 
