@@ -1,0 +1,79 @@
+"""scripts/bench_rl.py: the job plan (budgets per cell) and the verdicts, on synthetic curves."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "bench_rl.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_rl", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _cells(jobs):
+    return {(j["env_id"].split("/")[-1].split("-")[0], j["demos"], j["steps"]) for j in jobs}
+
+
+def test_default_plan_leaves_out_push_without_demos(bench):
+    jobs = bench.plan_jobs(bench.parse_args([]), stamp="t")
+    assert _cells(jobs) == {("Reach", 0, 5_000), ("Reach", 100, 5_000), ("Push", 100, 30_000)}
+    assert len(jobs) == 3 * 3 * 2  # cells x seeds x policies
+    # the eq/MLP pair of one seed is adjacent, so the two run side by side
+    assert [j["policy"] for j in jobs[:2]] == ["equivariant", "mlp"]
+    assert jobs[0]["seed"] == jobs[1]["seed"]
+
+
+def test_push_without_demos_gets_its_own_budget(bench):
+    argv = ["--no-demo-envs", "Reach", "Push", "--steps-push-no-demos", "80000", "--seeds-push", "2"]
+    args = bench.parse_args(argv)
+    jobs = bench.plan_jobs(args, stamp="t")
+    assert ("Push", 0, 80_000) in _cells(jobs) and ("Push", 100, 30_000) in _cells(jobs)
+    assert sum(j["env_id"] == "eqrobot/Push-v0" and j["demos"] == 0 for j in jobs) == 2 * 2
+
+
+def _run(policy, curve, steps=(0, 1000, 2000, 3000, 4000), budget=4000, tp=50.0):
+    return {
+        "env_id": "eqrobot/Push-v0",
+        "policy": policy,
+        "seed": 0,
+        "demos": 0,
+        "steps": budget,
+        "steps_axis": list(steps),
+        "success": list(curve),
+        "train_steps_per_s": tp,
+    }
+
+
+@pytest.mark.parametrize(
+    ("eq_curve", "mlp_curve", "verdict", "ratio"),
+    [
+        ([0, 0.9, 1, 1, 1], [0, 0, 0, 0.9, 1], "ok", 1 / 3),
+        ([0, 0, 0.9, 1, 1], [0, 0, 0, 0.9, 1], "no", 2 / 3),
+        ([0, 0, 0, 0.9, 1], [0, 0.5, 0.5, 0.5, 0.5], "ok (MLP never reached 90%)", None),
+        ([0, 0.5, 0.5, 0.5, 0.5], [0, 0, 0.9, 1, 1], "no (equivariant never reached 90%)", None),
+    ],
+)
+def test_sample_efficiency_verdict(bench, eq_curve, mlp_curve, verdict, ratio):
+    rows = bench.summarize([_run("equivariant", eq_curve, tp=40.0), _run("mlp", mlp_curve)])
+    (r,) = bench.ratios(rows)
+    assert r["sample_efficiency_goal_1/3"] == verdict
+    assert r["steps_ratio_eq_over_mlp"] == (None if ratio is None else round(ratio, 3))
+    assert r["throughput_ratio_eq_over_mlp"] == pytest.approx(0.8)
+    assert r["throughput_goal_0.7"] == "ok"
+
+
+def test_median_steps_to_90_counts_seeds_that_never_get_there(bench):
+    runs = [
+        _run("equivariant", [0, 0.9, 1, 1, 1]),
+        _run("equivariant", [0, 0, 0, 0, 0]),
+        _run("equivariant", [0, 0, 0, 0, 0]),
+    ]
+    (row,) = bench.summarize(runs)
+    assert row["seeds_reaching_90"] == 1
+    assert row["steps_to_90_median"] is None  # 2 of 3 seeds beyond the budget: the median is "never"
