@@ -229,6 +229,8 @@ def plan_jobs(args: argparse.Namespace, stamp: str) -> list[dict]:
         for demos in sorted({args.demos} | ({0} if no_demo else set())):
             budget = args.steps_push_no_demos if task == "Push" and demos == 0 else steps
             n_seeds = args.seeds_push if task == "Push" and args.seeds_push is not None else args.seeds
+            if task == "Push" and demos == 0 and args.seeds_push_no_demos is not None:
+                n_seeds = args.seeds_push_no_demos
             for seed in range(n_seeds):
                 for policy in POLICIES:
                     extra = {"hyperparams": {"learning_starts": 100}} if args.quick else {}
@@ -264,6 +266,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--steps-other", type=int, default=50_000, help="budget for any other task in --envs")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--seeds-push", type=int, default=None, help="seeds for Push (default: --seeds)")
+    p.add_argument("--seeds-push-no-demos", type=int, default=None, help="Push seeds without demos")
     p.add_argument(
         "--demos", type=int, default=100, help="oracle episodes in the 'with demos' setting (0: skip it)"
     )
@@ -324,6 +327,7 @@ def main(argv: list[str] | None = None) -> int:
             "push_no_demos": args.steps_push_no_demos,
             "seeds": args.seeds,
             "seeds_push": args.seeds_push if args.seeds_push is not None else args.seeds,
+            "seeds_push_no_demos": args.seeds_push_no_demos,
             "demos": args.demos,
             "no_demo_envs": args.no_demo_envs,
         },

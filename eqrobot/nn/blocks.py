@@ -361,6 +361,12 @@ class InvariantMLP(nn.Module):
     (input vectors plus cross products) are what a :class:`VectorScalarHead` combines with
     coefficients from ``h``: ``sum_i c_i(h) a_i`` is the general SO(3)-equivariant vector function
     of vectors, so invariants -> MLP -> head is universal for l <= 1 inputs.
+
+    ``compress_invariants``: pass the invariants (and input scalars) through ``asinh`` before the
+    MLP. Dot and triple products grow with the square and cube of the input vectors: a cube spinning
+    at 25 rad/s gives a 600 where positions give 0.3, and a critic fed such raw values can blow up
+    (measured on Push: docs/results.md section 4). ``asinh`` is the
+    identity near 0 and logarithmic beyond 1, and elementwise, so invariance is untouched.
     """
 
     def __init__(
@@ -372,11 +378,13 @@ class InvariantMLP(nn.Module):
         k: int = 8,
         n_cross: int | None = None,
         activation: type[nn.Module] = nn.SiLU,
+        compress_invariants: bool = False,
     ):
         super().__init__()
         _check_positive("n_scalars_in", n_scalars_in, allow_zero=True)
         _check_positive("hidden", hidden)
         _check_positive("depth", depth)
+        self.compress_invariants = bool(compress_invariants)
         self.invariants = InvariantFeatures(n_vectors_in, k=k, n_cross=n_cross)
         self.mlp = nn.Sequential(
             *linear_stack(n_scalars_in + self.invariants.n_out, hidden, depth, activation)
@@ -387,6 +395,8 @@ class InvariantMLP(nn.Module):
 
     def forward_t(self, Vt: torch.Tensor, S: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         inv, A = self.invariants.forward_t(Vt, S)
+        if self.compress_invariants:
+            inv = torch.asinh(inv)
         return A, self.mlp(inv)
 
     def forward(self, V: torch.Tensor, S: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

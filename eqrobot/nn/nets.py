@@ -68,7 +68,9 @@ class EquivariantNet(nn.Module):
     ``n_cross`` (cross/triple products of learned vector combinations, for chirality): ``"auto"``
     uses none when the input holds a frame (whose columns already fix the handedness) and
     ``min(4, k // 2)`` otherwise. ``point_pairs``: also encode the differences between points
-    (see :class:`SpecEncoder`).
+    (see :class:`SpecEncoder`). ``compress_invariants``: ``asinh`` on the invariant features before
+    the MLP (see :class:`InvariantMLP`; the SAC/TD3/PPO presets turn it on, default off so older
+    checkpoints load unchanged).
 
     Pseudovectors are treated as vectors: exact for proper rotations (det +1), which is the group we
     promise (shared/DESIGN.md section 2).
@@ -87,6 +89,7 @@ class EquivariantNet(nn.Module):
         n_cross: int | str = "auto",
         point_pairs: bool = True,
         activation="silu",
+        compress_invariants: bool = False,
     ):
         super().__init__()
         _check_spec(in_spec, "input spec")
@@ -129,7 +132,16 @@ class EquivariantNet(nn.Module):
             )
             c, s = vector_channels, hidden
         self.vector_layers = nn.ModuleList(blocks)
-        self.trunk = InvariantMLP(c, s, hidden=hidden, depth=layers, k=k, n_cross=n_cross, activation=act)
+        self.trunk = InvariantMLP(
+            c,
+            s,
+            hidden=hidden,
+            depth=layers,
+            k=k,
+            n_cross=n_cross,
+            activation=act,
+            compress_invariants=compress_invariants,
+        )
         # output layout: vectors in order of appearance, then scalars
         n_vec = sum(f.multiplicity for f in out_spec.fields if f.kind != "scalar")
         n_sc = sum(f.size for f in out_spec.fields if f.kind == "scalar")

@@ -113,11 +113,14 @@ TASK: dict[str, dict[str, dict[str, Any]]] = {
 
 # --- per policy (network size only) ---------------------------------------------------------------
 POLICY: dict[str, dict[str, dict[str, Any]]] = {
-    # one invariant-MLP width for every EquivariantNet (actor, each critic); 16 vector channels
+    # one invariant-MLP width for every EquivariantNet (actor, each critic); 16 vector channels.
+    # compress_invariants (asinh on the dot/triple products): without it the equivariant critic blew
+    # up (loss 0.2 -> 1e3 within 400 steps) on 2 of 3 no-demo Push seeds at 27-28k steps; suspected
+    # cause: a cube spinning at 20+ rad/s gives raw invariants of ~600 (docs/results.md section 4)
     "equivariant": {
-        "sac": {"net_arch": [64, 64]},
-        "td3": {"net_arch": [64, 64]},
-        "ppo": {"net_arch": [64, 64]},
+        "sac": {"net_arch": [64, 64], "net_kwargs": {"compress_invariants": True}},
+        "td3": {"net_arch": [64, 64], "net_kwargs": {"compress_invariants": True}},
+        "ppo": {"net_arch": [64, 64], "net_kwargs": {"compress_invariants": True}},
     },
     # SB3's stock MultiInputPolicy (rl-zoo's panda-gym HER settings use [64, 64] for Reach too)
     "mlp": {

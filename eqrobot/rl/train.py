@@ -99,7 +99,13 @@ def resolve_config(config: TrainConfig) -> TrainConfig:
     if "buffer_size" in hp:  # no bigger than the run needs: checkpoints pickle the whole buffer
         hp["buffer_size"] = int(min(hp["buffer_size"], c.steps + c.demos * _episode_steps(c.env_id) + 1000))
     c.hyperparams = hp
-    c.policy_kwargs = {**preset.policy_kwargs, **c.policy_kwargs}
+    merged = {**preset.policy_kwargs, **c.policy_kwargs}
+    if "net_kwargs" in preset.policy_kwargs and "net_kwargs" in c.policy_kwargs:
+        # one level deeper: passing net_kwargs={"vector_channels": 8} keeps the preset's other net options
+        merged["net_kwargs"] = {**preset.policy_kwargs["net_kwargs"], **(c.policy_kwargs["net_kwargs"] or {})}
+    elif merged.get("net", "equivariant") != "equivariant" and "net_kwargs" not in c.policy_kwargs:
+        merged.pop("net_kwargs", None)  # the preset's net options are EquivariantNet's
+    c.policy_kwargs = merged
     return c
 
 

@@ -224,12 +224,33 @@ def test_net_variants_equivariant(dtype):
         dict(vector_layers=2, vector_channels=6),  # gated vector layers before the trunk
         dict(k=2, n_cross=1),  # 14 vectors > 2k - 1: projected dot products instead of the Gram matrix
         dict(point_pairs=False, n_cross=3, activation="tanh"),
+        dict(compress_invariants=True),  # asinh on the invariants: elementwise, so still exact
     ]
     for kw in variants:
         net = EquivariantNet(IN, RICH_OUT, hidden=16, **kw)
         _check(net, IN, RICH_OUT, "se3", dtype)
     assert net.trunk.invariants.mode == "gram"
     assert EquivariantNet(IN, RICH_OUT, k=2).trunk.invariants.mode == "projected"
+
+
+def test_compressed_invariants_stay_bounded_for_large_inputs():
+    """asinh keeps a huge input (a fast-spinning object) from reaching the MLP as a huge feature."""
+    torch.manual_seed(0)
+    x = torch.randn(4, IN.dim, dtype=torch.float64)
+    big = x.clone()
+    big[:, IN["observation/ee_velocity"].slice] *= 1e3  # quadratic invariants grow by 1e6
+    plain = EquivariantNet(IN, RICH_OUT, hidden=16).double()
+    packed = EquivariantNet(IN, RICH_OUT, hidden=16, compress_invariants=True).double()
+    packed.load_state_dict(plain.state_dict())  # same weights: only the feature map differs
+    feats = {}
+    for name, net in (("plain", plain), ("packed", packed)):
+        first = net.trunk.mlp[0]
+        hook = first.register_forward_hook(lambda m, i, o, name=name: feats.__setitem__(name, i[0]))
+        net(big)
+        hook.remove()
+    assert feats["plain"].abs().max() > 1e5
+    assert feats["packed"].abs().max() < 20  # asinh(1e6) ~ 14.5
+    torch.testing.assert_close(packed(x * 1e-4), plain(x * 1e-4), rtol=1e-3, atol=1e-6)
 
 
 def test_state_dict_deepcopy_and_float64():

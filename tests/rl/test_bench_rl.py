@@ -30,11 +30,11 @@ def test_default_plan_leaves_out_push_without_demos(bench):
 
 
 def test_push_without_demos_gets_its_own_budget(bench):
-    argv = ["--no-demo-envs", "Reach", "Push", "--steps-push-no-demos", "80000", "--seeds-push", "2"]
-    args = bench.parse_args(argv)
-    jobs = bench.plan_jobs(args, stamp="t")
+    argv = ["--no-demo-envs", "Reach", "Push", "--steps-push-no-demos", "80000", "--seeds-push-no-demos", "2"]
+    jobs = bench.plan_jobs(bench.parse_args(argv), stamp="t")
     assert ("Push", 0, 80_000) in _cells(jobs) and ("Push", 100, 30_000) in _cells(jobs)
-    assert sum(j["env_id"] == "eqrobot/Push-v0" and j["demos"] == 0 for j in jobs) == 2 * 2
+    push = [(j["demos"], j["seed"]) for j in jobs if j["env_id"] == "eqrobot/Push-v0"]
+    assert sorted(set(push)) == [(0, 0), (0, 1), (100, 0), (100, 1), (100, 2)]
 
 
 def _run(policy, curve, steps=(0, 1000, 2000, 3000, 4000), budget=4000, tp=50.0):

@@ -156,6 +156,20 @@ def test_presets_and_names():
         resolve_config(TrainConfig(algo="ppo", demos=3))
 
 
+def test_user_net_kwargs_merge_with_the_preset():
+    def kwargs(**policy_kwargs):
+        config = TrainConfig(env_id="eqrobot/Push-v0", policy_kwargs=policy_kwargs)
+        return resolve_config(config).policy_kwargs
+
+    assert kwargs()["net_kwargs"] == {"compress_invariants": True}
+    assert kwargs(net_kwargs={"vector_channels": 8})["net_kwargs"] == {
+        "compress_invariants": True,
+        "vector_channels": 8,
+    }
+    assert kwargs(net_kwargs={"compress_invariants": False})["net_kwargs"] == {"compress_invariants": False}
+    assert "net_kwargs" not in kwargs(net="mlp")  # the preset's options are EquivariantNet's
+
+
 def test_oracle_evaluation():
     from eqrobot.envs.oracles import make_oracle
 
