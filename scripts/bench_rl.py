@@ -11,19 +11,20 @@ min..max), and a printed table with the ratios the project's goals are stated in
 throughput(eq) / throughput(mlp) >= 0.7, and steps to 90% success (eq) <= 1/3 of MLP's (or MLP
 never gets there within the budget).
 
-Default grid (about an hour here, two runs side by side): Reach 5,000 steps with and without
-``--demos`` (100) oracle episodes, Push 30,000 steps with demos, 3 seeds each: 18 runs, 240k env
-steps (the demo steps, 50 per episode, come on top and are reported; the oracle makes them in
-seconds). Push *without* demos learns from sparse reward alone and needs a budget several times
-larger, so it runs only when asked: ``--no-demo-envs Reach Push`` adds 6 runs of
-``--steps-push-no-demos`` (100,000, the Push preset's budget) steps, about 1.5 hours more at the
-55-65 env steps/s per run measured here. Finished run folders are reused with ``--reuse``, so an
-interrupted grid resumes where it stopped and a grid can be extended cell by cell. ``--quick`` is
-a smoke test (about a minute or two).
+Default grid (about 40 minutes here: 72 CPU-minutes of training, two runs side by side): Reach
+5,000 steps with and without ``--demos`` (100) oracle episodes, Push 30,000 steps with demos, 3
+seeds each: 18 runs, 240k env steps (the demo steps, 50 per episode, come on top and are reported;
+the oracle makes them in seconds). Push *without* demos learns from sparse reward alone and needs a
+budget several times larger, so it runs only when asked: ``--no-demo-envs Reach Push`` adds runs of
+``--steps-push-no-demos`` (100,000, the Push preset's budget) steps, about 32 CPU-minutes each at
+the 50-57 env steps/s per run measured here: with ``--seeds-push-no-demos 2`` (the run quoted in
+docs/results.md) about an hour more, with the default 3 seeds about 1.5 hours. Finished run folders
+are reused with ``--reuse``, so an interrupted grid resumes where it stopped and a grid can be
+extended cell by cell. ``--quick`` is a smoke test (about a minute or two).
 
     python scripts/bench_rl.py --quick
-    python scripts/bench_rl.py --reuse                                 # the one-hour grid
-    python scripts/bench_rl.py --no-demo-envs Reach Push --reuse       # + Push without demos
+    python scripts/bench_rl.py --reuse                                 # the default grid
+    python scripts/bench_rl.py --no-demo-envs Reach Push --seeds-push-no-demos 2 --reuse  # + Push, no demos
     python scripts/bench_rl.py --out docs/bench_rl.json --png docs/bench_rl.png
 """
 
@@ -274,7 +275,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--no-demo-envs",
         nargs="*",
         default=["Reach"],
-        help="tasks that also run without demos (default: Reach; 'Reach Push' is the full ~2.5 h grid)",
+        help="tasks that also run without demos (default: Reach; 'Reach Push' adds Push, ~1.5 h more)",
     )
     p.add_argument("--reuse", action="store_true", help="reuse finished run folders of the same job")
     p.add_argument("--eval-freq-reach", type=int, default=250)

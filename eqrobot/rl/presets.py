@@ -1,14 +1,16 @@
 """Hyperparameter presets per (env, algo, policy), in one readable place.
 
 Budgets are planned for this project's reference machine (2 CPU cores, one torch thread per run):
-SAC+HER runs at roughly 40-50 env steps/s including one gradient step per env step when the machine
-is otherwise idle (15-25 under load), so Reach (solved in a few thousand steps) trains in a few
-minutes and Push needs tens of thousands of steps (use ``demos``).
+SAC+HER runs at roughly 50-70 env steps/s per run, including one gradient step per env step, with
+two runs side by side (fewer when other jobs share the cores). So Reach, solved in a few thousand
+steps, trains in a few minutes. The equivariant policy solves Push in 22.5-27.5k steps with 100
+demos and in 47.5-50k without; see docs/results.md section 4.
 
 How a preset is built: ``BASE[algo]`` (shared by every env and both policies, so equivariant and
 MLP runs use *the same* hyperparameters), then ``TASK[task][algo]`` overrides (budget, buffer,
-exploration), then ``POLICY[policy]`` (network size only). Sparse goal envs use HER for SAC and
-TD3; dense ``*Dense`` variants do not. Print one with ``python -m eqrobot.rl.presets ENV ALGO POLICY``.
+exploration), then ``POLICY[policy]`` (network size; ``compress_invariants`` for the equivariant
+nets). Sparse goal envs use HER for SAC and TD3; dense ``*Dense`` variants do not. Print one with
+``python -m eqrobot.rl.presets ENV ALGO POLICY``.
 """
 
 from __future__ import annotations
@@ -87,8 +89,8 @@ TASK: dict[str, dict[str, dict[str, Any]]] = {
         "td3": {"steps": 5_000, "eval_freq": 500, "learning_starts": 500},
         "ppo": {"steps": 60_000, "eval_freq": 10_000},
     },
-    # measured: equivariant SAC+HER with demos=100 was at 40% (10 episodes, seed 0) after 8k steps;
-    # without demos expect far slower starts -- use `demos` on Push and harder tasks
+    # measured (scripts/bench_rl.py): equivariant SAC+HER first at 90% success after 22.5-27.5k steps
+    # with demos=100 (3 seeds), 47.5-50k without (2 seeds); the stock MLP never within 30k / 100k
     "Push": {
         "sac": {"steps": 100_000, "eval_freq": 5_000},
         "td3": {"steps": 100_000, "eval_freq": 5_000},
@@ -111,7 +113,7 @@ TASK: dict[str, dict[str, dict[str, Any]]] = {
     },
 }
 
-# --- per policy (network size only) ---------------------------------------------------------------
+# --- per policy (network size and options) -----------------------------------------------------------
 POLICY: dict[str, dict[str, dict[str, Any]]] = {
     # one invariant-MLP width for every EquivariantNet (actor, each critic); 16 vector channels.
     # compress_invariants (asinh on the dot/triple products): without it the equivariant critic blew
