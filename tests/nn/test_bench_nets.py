@@ -1,19 +1,13 @@
 """Smoke test of scripts/bench_nets.py (slow: it builds e3nn tensor-product networks)."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "bench_nets.py"
-
 
 @pytest.mark.slow
-def test_bench_nets_quick(tmp_path):
-    spec = importlib.util.spec_from_file_location("bench_nets", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+def test_bench_nets_quick(tmp_path, load_script):
+    mod = load_script("bench_nets")
     out = tmp_path / "bench.json"
     res = mod.main(["--quick", "--hidden", "16", "--threads", "1", "--out", str(out)])
     data = json.loads(out.read_text())

@@ -1,21 +1,13 @@
 """The headline verdicts of scripts/rotation_headline.py on a synthetic rotation table."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
 from eqrobot.rl.rotation import BinResult, RotationResult, wilson_interval
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "rotation_headline.py"
-
 
 @pytest.fixture(scope="module")
-def headline():
-    spec = importlib.util.spec_from_file_location("rotation_headline", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def headline(load_script):
+    return load_script("rotation_headline")
 
 
 def _table(cells):
