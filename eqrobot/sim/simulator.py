@@ -9,14 +9,12 @@ rigid motion, which is how both symmetry groups are realised (see ``eqrobot.envs
 
 from __future__ import annotations
 
-import os
-import sys
-
 import numpy as np
 import pybullet as p
 import pybullet_data
 from pybullet_utils import bullet_client
 
+from eqrobot.sim.display import check_display
 from eqrobot.sim.quiet import c_stdout_silenced
 from eqrobot.sim.transforms import matrix_to_quat
 
@@ -51,12 +49,8 @@ class Simulator:
         self.timestep = float(timestep)
         self.n_substeps = int(n_substeps)
         mode = p.GUI if render_mode == "human" else p.DIRECT
-        if mode == p.GUI and sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
-            # PyBullet's GUI calls exit() when it cannot reach an X server: fail cleanly instead
-            raise RuntimeError(
-                "render_mode='human' opens a PyBullet window and needs a display (DISPLAY is not set); "
-                "use render_mode='rgb_array' on headless machines"
-            )
+        if mode == p.GUI:
+            check_display()  # PyBullet's GUI calls exit() when it cannot reach an X server
         with c_stdout_silenced():  # PyBullet prints "argv[0]=" on every connect
             self.client = bullet_client.BulletClient(connection_mode=mode)
         self._closed = False
