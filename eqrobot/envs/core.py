@@ -41,17 +41,26 @@ from eqrobot.sim.display import display_problem
 from eqrobot.sim.transforms import random_rotation, rot_z
 
 
-def geodesic_angle(frame_a, frame_b):
-    """Rotation angle between two (batches of) frames stored as 9 stacked columns.
+def frame_trace(frame_a, frame_b):
+    """trace(R_a^T R_b) of two (batches of) frames stored as 9 stacked columns.
 
-    The trace of R_a^T R_b is summed left to right (not in ``np.sum``'s pairwise order), so that the
-    env's scalar per-step path (``RobotTaskEnv._step_reward``) reproduces it bit for bit.
+    Summed left to right (not in ``np.sum``'s pairwise order), so that the env's scalar per-step
+    path (``RobotTaskEnv._step_reward``) reproduces it bit for bit.
     """
     products = np.asarray(frame_a) * np.asarray(frame_b)
     trace = products[..., 0]
     for k in range(1, 9):
         trace = trace + products[..., k]
+    return trace
+
+
+def _angle_from_trace(trace):
     return np.arccos(np.clip((trace - 1.0) / 2.0, -1.0, 1.0))
+
+
+def geodesic_angle(frame_a, frame_b):
+    """Rotation angle between two (batches of) frames stored as 9 stacked columns."""
+    return _angle_from_trace(frame_trace(frame_a, frame_b))
 
 
 def make_geometry_spec(task: str | Task, control_yaw: bool | None = None) -> GeometrySpec:
@@ -172,7 +181,7 @@ class RobotTaskEnv(gym.Env):
         # an instance advertises only what it can do here, so check_env passes on headless machines.
         modes = [m for m in self.metadata["render_modes"] if m != "human" or display_problem() is None]
         self.metadata = {**self.metadata, "render_modes": modes, "render_fps": int(round(1.0 / self.sim.dt))}
-        self.sim.create_table()
+        self.sim.create_table(radius=task.table_radius, lateral_friction=task.table_friction)
         self.robot = Panda(self.sim, max_step=max_step, control_yaw=self.control_yaw)
         self._objects = []  # (name, body id, spec)
         for i, spec in enumerate(task.objects):
@@ -222,6 +231,7 @@ class RobotTaskEnv(gym.Env):
         self._n_act = self.geometry_spec.action.dim
         self._action_layout = ", ".join(f"{f.name}({f.size})" for f in self.geometry_spec.action.fields)
         self._goal_dim = goal_spec.dim
+        self._goal_shape = (goal_spec.dim,)
         self._goal_layout = ", ".join(f"{f.name}({f.size})" for f in goal_spec.fields)
 
         self._has_reset = False
@@ -363,10 +373,35 @@ class RobotTaskEnv(gym.Env):
 
     # --- rewards (batched) --------------------------------------------------------------
     def _errors(self, achieved, desired):
-        achieved, desired = as_goals(achieved, desired, self._goal_dim, self._goal_layout)
-        diff = goal_difference(achieved, desired)
-        d = [np.sqrt((diff[..., s] ** 2).sum(-1)) for s in self._point_slices]
-        a = [geodesic_angle(achieved[..., s], desired[..., s]) for s in self._frame_slices]
+        """Per goal field: distances (points) and geodesic angles (frames), batched.
+
+        The checks cost one reduction on the happy path (HER calls this on every batch): a NaN or
+        inf anywhere in the goals makes the summed distances (points) or traces (frames, before the
+        clip to [-1, 1] hides it) non-finite; only then, or on a bad shape, does
+        eqrobot.envs.validation say what is wrong.
+        """
+        try:
+            achieved = np.asarray(achieved, dtype=np.float64)
+            desired = np.asarray(desired, dtype=np.float64)
+            diff = achieved - desired
+            shapes_ok = achieved.shape[-1:] == self._goal_shape == desired.shape[-1:]
+        except (TypeError, ValueError):
+            shapes_ok = False
+        if not shapes_ok:  # raises the precise error
+            achieved, desired = as_goals(achieved, desired, self._goal_dim, self._goal_layout)
+            diff = goal_difference(achieved, desired)
+        sq = diff * diff
+        # column sums in the order of step()'s scalar path ((x + y) + z, as numpy's sum(-1) does)
+        d = [np.sqrt(sq[..., i] + sq[..., i + 1] + sq[..., i + 2]) for i in self._point_offsets]
+        traces = [frame_trace(achieved[..., s], desired[..., s]) for s in self._frame_slices]
+        a = [_angle_from_trace(t) for t in traces]
+        total = sum(x.sum() for x in d) + sum(t.sum() for t in traces)
+        if not math.isfinite(total):
+            goal_difference(achieved, desired)  # raises: names the goal holding NaN or inf
+            raise ValueError(
+                "achieved_goal and desired_goal are so large that their distances overflow float64; "
+                "goals must be positions in metres (and frames of unit columns)"
+            )
         return d, a
 
     def _success(self, d, ang):
