@@ -164,10 +164,18 @@ class Simulator:
         self.bodies[name] = body
         return body
 
-    def create_table(self, radius: float = 1.0, height: float = 0.4, name: str = "table") -> int:
+    def create_table(
+        self, radius: float = 1.0, height: float = 0.4, name: str = "table", lateral_friction: float = 1.0
+    ) -> int:
         """A round static table centred on the robot base, its top at task-frame z = 0."""
         return self.create_primitive(
-            name, "cylinder", (radius, height), 0.0, (0.0, 0.0, -height / 2), rgba=(0.85, 0.85, 0.82, 1.0)
+            name,
+            "cylinder",
+            (radius, height),
+            0.0,
+            (0.0, 0.0, -height / 2),
+            rgba=(0.85, 0.85, 0.82, 1.0),
+            lateral_friction=lateral_friction,
         )
 
     def load_urdf(self, name: str, file_name: str, **kwargs) -> int:
