@@ -2,12 +2,14 @@
 
 The fast subset (in ``make test``) runs the whole case table on two ids that between them cover
 point and frame goals, sparse and dense rewards, 4- and 5-entry actions; the slow test runs it on
-every id in ENV_IDS. Both print the counts per outcome (see ``tests/fuzz_cases.py``).
+every id in ENV_IDS. Both print the counts per outcome (cases: ``tests/fuzz_env_table.py``,
+classification: ``tests/fuzz_cases.py``).
 """
 
 import gymnasium as gym
 import pytest
-from fuzz_cases import env_cases, run_cases, summary
+from fuzz_cases import run_cases, summary
+from fuzz_env_table import env_cases
 
 import eqrobot  # noqa: F401
 from eqrobot.envs import ENV_IDS
