@@ -1,4 +1,4 @@
-"""A table-driven fuzz of bad inputs: cases, their classification, and the env's case table.
+"""A table-driven fuzz of bad inputs: the case type and how each case is classified.
 
 Every case is classified as one of :data:`OUTCOMES`:
 
