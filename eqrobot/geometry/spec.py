@@ -136,7 +136,10 @@ class ArraySpec:
 
     def __init__(self, fields: Iterable[tuple | Field]):
         """``fields``: :class:`Field` s (their ``start`` is recomputed) or tuples
-        ``(name, kind[, size[, role[, obj]]])`` (size None: the kind's size, 1 for a scalar); fields without a role get one from :func:`infer_roles`."""
+        ``(name, kind[, size[, role[, obj]]])`` (size None: the kind's size, 1 for a scalar).
+
+        Fields without a role get one from :func:`infer_roles`.
+        """
         items: list[tuple] = []
         for item in fields:
             if isinstance(item, Field):

@@ -191,7 +191,7 @@ class Simulator:
         self.client.resetBaseVelocity(body, [0.0, 0.0, 0.0], [0.0, 0.0, 0.0])
 
     def body_states(self, bodies) -> list[tuple]:
-        """Per body, in the world frame: ``(position, quaternion xyzw, linear velocity, angular velocity)``."""
+        """Per body, in the world frame: ``(position, quaternion xyzw, linear, angular velocity)``."""
         get_pose, get_vel = self._get_pose, self._get_vel
         return [(*get_pose(body), *get_vel(body)) for body in bodies]
 
