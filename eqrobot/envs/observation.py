@@ -61,6 +61,8 @@ OBSERVATION_TABLE: tuple[ObservationRow, ...] = (
 )
 """Every observation field of every env, in layout order."""
 
+ROLE_ORDER = ("static", "robot", "object")
+
 
 @dataclass(frozen=True)
 class _Entry:
@@ -104,43 +106,54 @@ class ObservationReader:
         robot: the :class:`~eqrobot.sim.Panda`.
         bodies: object name -> PyBullet body id, in the task's object order.
         control_yaw: whether the yaw-only rows are present.
+        table: the rows (default :data:`OBSERVATION_TABLE`): static rows first, then robot rows, then
+            object rows (the layout every spec consumer expects, and what keeps :meth:`read` short).
     """
 
     def __init__(self, sim, robot, bodies: dict[str, int], control_yaw: bool, table=OBSERVATION_TABLE):
+        rows = [r for r in table if control_yaw or not r.yaw_control_only]
+        order = [ROLE_ORDER.index(r.role) for r in rows]
+        if order != sorted(order):
+            raise ValueError(
+                f"observation table rows must be ordered by role {ROLE_ORDER}, got {[r.role for r in rows]}"
+            )
         self.sim, self.robot = sim, robot
-        entries = _expand(tuple(bodies), control_yaw, table)
         self.spec = observation_spec(tuple(bodies), control_yaw, table)
         self._bodies = tuple(bodies.values())
-        self._static_rows = [e.row for e in entries if e.row.role == "static"]
-        # sources per step: [robot, static value 0, static value 1, ..., body state 0, body state 1, ...]
-        n_static = len(self._static_rows)
-        body_index = {obj: k for k, obj in enumerate(bodies)}
-        plan, k_static = [], 0
-        for e in entries:
-            if e.row.role == "static":
-                plan.append((_same, 1 + k_static))
-                k_static += 1
-            elif e.row.role == "robot":
-                plan.append((e.row.read, 0))
-            else:
-                plan.append((e.row.read, 1 + n_static + body_index[e.obj]))
-        self._plan = tuple(plan)
+        self._static_rows = tuple(r for r in rows if r.role == "static")
+        self._robot_reads = tuple(r.read for r in rows if r.role == "robot")
+        self._object_reads = tuple(r.read for r in rows if r.role == "object")
         self._static_values: tuple = ()
         self._dim = self.spec.dim
 
     def reset(self) -> None:
-        """Evaluate the static rows; call after the scene has been laid out for the episode."""
-        self._static_values = tuple(tuple(r.read(self.sim, self.robot)) for r in self._static_rows)
+        """Evaluate the static rows; call after the scene has been laid out for the episode.
+
+        Also checks once that every reader returns as many numbers as its field holds (the hot
+        path fills a fixed-size array and would not notice a reader that returns too many).
+        """
+        static = [tuple(r.read(self.sim, self.robot)) for r in self._static_rows]
+        self._static_values = tuple(v for values in static for v in values)
+        self.robot.read()
+        states = self.sim.body_states(self._bodies)
+        values = [*static, *(read(self.robot) for read in self._robot_reads)]
+        values += [read(state) for state in states for read in self._object_reads]
+        for f, v in zip(self.spec.fields, values, strict=True):
+            if len(v) != f.size:
+                raise ValueError(
+                    f"observation field {f.name!r} ({f.kind}) holds {f.size} numbers but its reader "
+                    f"returned {len(v)}: fix its row in the observation table"
+                )
 
     def read(self) -> np.ndarray:
         """The observation vector (float32, ``spec.dim`` entries) of the current state."""
-        self.robot.read()
-        sources = [self.robot, *self._static_values, *self.sim.body_states(self._bodies)]
-        vals: list = []
-        for read, src in self._plan:
-            vals += read(sources[src])
+        robot = self.robot
+        robot.read()
+        vals = [*self._static_values]
+        for read in self._robot_reads:
+            vals += read(robot)
+        reads = self._object_reads
+        for state in self.sim.body_states(self._bodies):
+            for read in reads:
+                vals += read(state)
         return np.fromiter(vals, np.float32, self._dim)
-
-
-def _same(values):
-    return values

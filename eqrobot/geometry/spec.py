@@ -318,6 +318,23 @@ class GeometrySpec:
         """Rotate an action (actions hold vectors and scalars, never points)."""
         return self.action.transform(action, rotation, None)
 
+    def flat_observation(self, keys=None) -> ArraySpec:
+        """The layout of the observation dict flattened into one array (fields ``"<key>/<name>"``).
+
+        ``keys``: the dict keys in flattening order, or a ``gymnasium.spaces.Dict`` (its key order);
+        default: sorted, the order of the env's Dict space and so of gymnasium's
+        ``FlattenObservation``.
+        """
+        if keys is None:
+            keys = sorted(("observation", "achieved_goal", "desired_goal"))
+        elif hasattr(keys, "spaces"):
+            keys = list(keys.spaces)
+        parts = self.parts()
+        unknown = [k for k in keys if k not in parts]
+        if unknown:
+            raise ValueError(f"no spec part(s) {unknown}; parts are {list(parts)}")
+        return ArraySpec.concat({k: parts[k] for k in keys})
+
     def to_dict(self) -> dict:
         return {k: v.to_dict() for k, v in self.parts().items()}
 

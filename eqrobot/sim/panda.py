@@ -210,39 +210,21 @@ class Panda:
 
     # --- readings -----------------------------------------------------------------------
     def read(self) -> None:
-        """Refresh the cached state: ``ee_position``, ``ee_velocity``, ``gripper_width``, ``ee_frame``
-        (world frame), and the pose and joint positions the next :meth:`apply_action` linearises at."""
+        """Refresh the state cached as attributes (world frame): ``ee_position`` (3-tuple),
+        ``ee_velocity`` (3-tuple), ``gripper_width`` (float), ``ee_frame`` (the 3 columns of the
+        end-effector rotation, stacked: 9-tuple), and the pose and joint positions the next
+        :meth:`apply_action` linearises at. Plain attributes: the observation reads them every step."""
         ls = self._link_state(self.body, EE_LINK, 1, 1)  # computeLinkVelocity, computeForwardKinematics
         q = [s[0] for s in self._joint_states(self.body, CONTROLLED_JOINTS)]
         m = p.getMatrixFromQuaternion(ls[5])
         self._q = q
         self._q7 = np.array(q[:7])
-        self._width = q[7] + q[8]
-        self._ee_pos = ls[4]
-        self._ee_vel = ls[6]
-        self._ee_matrix = m
+        self.gripper_width = self._width = q[7] + q[8]
+        self.ee_position = self._ee_pos = ls[4]
+        self.ee_velocity = ls[6]
+        self.ee_frame = _frame_columns(m)
         self._ee_rot = np.array(m).reshape(3, 3)
         self._stale = False
-
-    @property
-    def ee_position(self) -> tuple:
-        """End-effector (finger-tip centre) position, as of the last :meth:`read`."""
-        return self._ee_pos
-
-    @property
-    def ee_velocity(self) -> tuple:
-        """End-effector linear velocity, as of the last :meth:`read`."""
-        return self._ee_vel
-
-    @property
-    def gripper_width(self) -> float:
-        """Distance between the fingers, as of the last :meth:`read`."""
-        return self._width
-
-    @property
-    def ee_frame(self) -> tuple:
-        """End-effector frame: the 3 columns of its rotation, stacked, as of the last :meth:`read`."""
-        return _frame_columns(self._ee_matrix)
 
     @property
     def joint_positions(self) -> np.ndarray:
