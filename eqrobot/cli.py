@@ -42,9 +42,9 @@ def _parse_assignments(items: list[str] | None, what: str) -> dict[str, Any]:
 
 # === train =========================================================================================
 def _add_train(sub) -> None:
-    from eqrobot.rl.config import ALGOS, POLICIES
+    from eqrobot.rl.config import ALGOS, AUGMENTATIONS, POLICIES
 
-    p = sub.add_parser("train", help="train a policy (SAC/TD3/PPO, equivariant or MLP) into a run folder")
+    p = sub.add_parser("train", help="train a policy (SAC/TD3/TQC/PPO, equivariant or MLP) into a run folder")
     p.add_argument("--env", default="eqrobot/Reach-v0", help="env id (default: %(default)s)")
     p.add_argument("--algo", default="sac", help=f"one of {', '.join(ALGOS)} (default: %(default)s)")
     p.add_argument(
@@ -63,6 +63,13 @@ def _add_train(sub) -> None:
         default=0.0,
         metavar="DEG",
         help="random task rotation about gravity at each reset, +-DEG degrees",
+    )
+    p.add_argument(
+        "--augment",
+        choices=AUGMENTATIONS,
+        default=None,
+        help="replay augmentation: each sampled batch moved by random so2 (about gravity through the "
+        "base) or se3 (rotation + translation of everything) elements",
     )
     p.add_argument("--eval-freq", type=int, default=None, help="env steps between evaluations (0: none)")
     p.add_argument("--eval-episodes", type=int, default=20)
@@ -93,6 +100,7 @@ def _cmd_train(args) -> int:
         vec_env=args.vec_env,
         demos=args.demos,
         rotation_range_deg=args.rotation_range,
+        augment=args.augment,
         eval_freq=args.eval_freq,
         eval_episodes=args.eval_episodes,
         out=args.out,
