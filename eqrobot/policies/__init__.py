@@ -3,7 +3,8 @@
 After ``import eqrobot``, ``SAC("EquivariantPolicy", env)``, ``TD3("EquivariantPolicy", env)``,
 ``PPO("EquivariantPolicy", env)`` and sb3-contrib's ``TQC("EquivariantPolicy", env)`` build the classes
 below (the env's observation space carries the geometry spec). :class:`EquivariantSAC` /
-:class:`EquivariantTD3` / :class:`EquivariantTQC` additionally make exploration noise isotropic. Names are imported lazily so that ``import eqrobot.policies`` stays cheap.
+:class:`EquivariantTD3` / :class:`EquivariantTQC` additionally make exploration noise isotropic.
+Names are imported lazily so that ``import eqrobot.policies`` stays cheap.
 """
 
 from __future__ import annotations

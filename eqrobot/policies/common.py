@@ -252,8 +252,8 @@ class InvariantCritic(SpecFeaturesMixin, BaseModel):
     """``n_critics`` invariant Q-networks ``Q(s, a)`` on the flat observation+goal+action array.
 
     Same interface as SB3's ``ContinuousCritic``: ``forward(obs, actions) -> tuple of (B, n_outputs)``
-    (``n_outputs=1`` for SAC/TD3) and ``q1_forward``. With an ``EquivariantNet`` each ``Q(g.s, g.a) == Q(s, a)`` for every rigid motion
-    ``g`` (points translate, vectors rotate, scalars stay).
+    (``n_outputs=1`` for SAC/TD3) and ``q1_forward``. With an ``EquivariantNet`` each
+    ``Q(g.s, g.a) == Q(s, a)`` for every rigid motion ``g`` (points translate, vectors rotate, scalars stay).
     """
 
     def __init__(

@@ -2,7 +2,8 @@
 
 Use it as ``TQC("EquivariantPolicy", env)`` after ``import eqrobot`` (with or without
 ``replay_buffer_class=HerReplayBuffer``), or pass :class:`EquivariantTQCPolicy` explicitly;
-:class:`EquivariantTQC` also makes warm-up and noise isotropic, like :class:`~eqrobot.policies.sac.EquivariantSAC`.
+:class:`EquivariantTQC` also makes warm-up and noise isotropic, like
+:class:`~eqrobot.policies.sac.EquivariantSAC`.
 
 * Actor: :class:`~eqrobot.policies.sac.EquivariantSACActor` itself (TQC's actor is SAC's: a
   squashed Gaussian trained on ``alpha log pi - Q``), so ``pi(g.a | g.s) == pi(a | s)``.

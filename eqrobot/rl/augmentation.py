@@ -96,7 +96,7 @@ class SpecAugmentation:
         self.rng = np.random.default_rng(seed)
 
     def elements(self, observation) -> tuple[np.ndarray, np.ndarray]:
-        """Random ``(R (B, 3, 3), t (B, 3))`` in float64, one per row of the flat ``observation`` ``(B, dim)``."""
+        """Random ``(R (B, 3, 3), t (B, 3))`` in float64, one per row of the flat ``observation``."""
         n = observation.shape[0]
         if self.group == "se3":
             t = self.rng.uniform(-self.translation_range, self.translation_range, size=(n, 3))
@@ -123,7 +123,11 @@ class SpecAugmentation:
 
     def __call__(self, samples):
         """An SB3 ``(Dict)ReplayBufferSamples`` with freshly drawn elements applied (see the module doc)."""
-        flat = samples.observations["observation"] if isinstance(samples.observations, dict) else samples.observations
+        flat = (
+            samples.observations["observation"]
+            if isinstance(samples.observations, dict)
+            else samples.observations
+        )
         R, t = self.elements(flat)
         obs, actions, next_obs = self.transform(
             samples.observations, samples.actions, samples.next_observations, R, t
@@ -155,7 +159,11 @@ class ReplayAugmentationMixin:
         **kwargs: Any,
     ):
         super().__init__(*args, **kwargs)
-        spec = geometry_spec if geometry_spec is not None else getattr(self.observation_space, "geometry_spec", None)
+        spec = (
+            geometry_spec
+            if geometry_spec is not None
+            else getattr(self.observation_space, "geometry_spec", None)
+        )
         if spec is None:
             raise ValueError(
                 "replay augmentation needs the env's geometry spec, and this observation space has none: "

@@ -86,9 +86,13 @@ def resolve_config(config: TrainConfig) -> TrainConfig:
     if c.algo not in OFF_POLICY_ALGOS and c.her:
         raise ValueError(f"HER needs an off-policy algorithm ({off_policy}), not {c.algo}")
     if c.algo not in OFF_POLICY_ALGOS and c.demos:
-        raise ValueError(f"demos fill a replay buffer: use an off-policy algorithm ({off_policy}), not {c.algo}")
+        raise ValueError(
+            f"demos fill a replay buffer: use an off-policy algorithm ({off_policy}), not {c.algo}"
+        )
     if c.augment is not None and c.augment not in AUGMENTATIONS:
-        raise ValueError(f"unknown augment {c.augment!r}; valid: {', '.join(AUGMENTATIONS)} (or None for none)")
+        raise ValueError(
+            f"unknown augment {c.augment!r}; valid: {', '.join(AUGMENTATIONS)} (or None for none)"
+        )
     if c.augment is not None and c.algo not in OFF_POLICY_ALGOS:
         raise ValueError(f"replay augmentation needs an off-policy algorithm ({off_policy}), not {c.algo}")
     if c.n_envs < 1 or c.steps < 1 or c.demos < 0:

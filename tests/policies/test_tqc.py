@@ -11,7 +11,12 @@ from sb3_contrib import TQC
 from stable_baselines3 import HerReplayBuffer
 
 import eqrobot  # noqa: F401  (registers "EquivariantPolicy" and the env ids)
-from eqrobot.policies import EquivariantSACActor, EquivariantTQC, EquivariantTQCPolicy, InvariantQuantileCritic
+from eqrobot.policies import (
+    EquivariantSACActor,
+    EquivariantTQC,
+    EquivariantTQCPolicy,
+    InvariantQuantileCritic,
+)
 from eqrobot.testing import random_group_element
 
 N_QUANTILES = 7
