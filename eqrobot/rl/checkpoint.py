@@ -119,7 +119,7 @@ def _infer_algo(data: dict[str, Any], meta: dict[str, Any] | None, zip_path: Pat
     algo = (meta or {}).get("algo")
     if algo is None:
         blob = json.dumps(data.get("policy_class", "")).lower()
-        candidates = [a for a in ("sac", "td3", "tqc", "ppo") if f"{a}." in blob or f".{a}" in blob]
+        candidates = [a for a in ("sac", "td3", "ppo", "tqc") if f"{a}." in blob or f".{a}" in blob]
         if not candidates and "actorcriticpolicy" in blob:
             candidates = ["ppo"]
         if len(candidates) != 1:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ALGOS = ("sac", "td3", "tqc", "ppo")
+ALGOS = ("sac", "td3", "ppo", "tqc")
 """Algorithms :func:`eqrobot.rl.train.train` knows (``tqc`` is sb3-contrib's TQC)."""
 
 OFF_POLICY_ALGOS = ("sac", "td3", "tqc")
@@ -34,7 +34,7 @@ class TrainConfig:
     env_id: str = "eqrobot/Reach-v0"
     """Gymnasium id of the env (one of ``eqrobot.ENV_IDS``)."""
     algo: str = "sac"
-    """RL algorithm: ``sac``, ``td3``, ``tqc`` (sb3-contrib) or ``ppo``."""
+    """RL algorithm: ``sac``, ``td3``, ``ppo`` or ``tqc`` (sb3-contrib)."""
     policy: str = "equivariant"
     """``equivariant`` (eqrobot policies) or ``mlp`` (SB3's stock MultiInputPolicy)."""
     steps: int | None = None
