@@ -205,7 +205,7 @@ def fill_with_demos(model, episodes: int, env_id: str) -> dict[str, float]:
     from eqrobot.policies.distributions import limit_action
 
     venv = model.get_env()
-    spec = venv.observation_space.geometry_spec
+    spec = venv.get_attr("geometry_spec", [0])[0]  # from the env: wrappers may rebuild the space
     oracle = OraclePolicy(venv.envs[0] if hasattr(venv, "envs") else spec, task=task_of(env_id)[0])
     n = venv.num_envs
     rounds = math.ceil(episodes / n)
