@@ -14,7 +14,7 @@ scalars unchanged) to
 Groups (:data:`GROUPS`):
 
 * ``so2`` — the task rotation: a uniform angle about the gravity axis through the robot base,
-  both read from the transition's own observation (``gravity_direction``, ``base_position``), so it
+  both read from the transition's own observation (its static vector and static point), so it
   is the same physical rotation as ``env.reset(options={"task_rotation": angle})`` also in a
   transformed world. Right-handed about "up" (minus gravity).
 * ``se3`` — the world transform: a uniform rotation and a translation uniform in
@@ -46,8 +46,20 @@ from eqrobot.geometry.spec import GeometrySpec
 from eqrobot.policies.distributions import limit_action
 
 GROUPS = ("so2", "se3")
-GRAVITY_FIELD = "gravity_direction"
-BASE_FIELD = "base_position"
+
+
+def gravity_and_base_fields(observation_spec):
+    """The observation's static vector (the gravity direction) and static point (the robot base),
+    found by role and kind; ValueError unless there is exactly one of each."""
+    static = observation_spec.by_role("static")
+    found = {kind: [f for f in static if f.kind == kind] for kind in ("vector", "point")}
+    if any(len(fields) != 1 for fields in found.values()):
+        raise ValueError(
+            "so2 augmentation rotates about the gravity axis through the robot base and reads both from "
+            "the observation: it needs exactly one static vector (gravity direction) and one static point "
+            f"(base position); its static fields are {[(f.name, f.kind) for f in static]}. Use group='se3'"
+        )
+    return found["vector"][0], found["point"][0]
 
 
 class SpecAugmentation:
@@ -82,13 +94,7 @@ class SpecAugmentation:
                 f"{translation_range}"
             )
         if group == "so2":
-            for name in (GRAVITY_FIELD, BASE_FIELD):
-                if name not in geometry_spec.observation:
-                    raise ValueError(
-                        f"so2 augmentation rotates about the gravity axis through the robot base and reads "
-                        f"both from the observation, which has no {name!r} field (fields: "
-                        f"{[f.name for f in geometry_spec.observation]}); use group='se3'"
-                    )
+            self._gravity, self._base = gravity_and_base_fields(geometry_spec.observation)
         self.geometry_spec = geometry_spec
         self.group = group
         self.rotation_range = float(rotation_range)
@@ -101,10 +107,9 @@ class SpecAugmentation:
         if self.group == "se3":
             t = self.rng.uniform(-self.translation_range, self.translation_range, size=(n, 3))
             return random_rotation(self.rng, n), t
-        spec = self.geometry_spec.observation
         obs = _to_numpy(observation)
-        up = -obs[:, spec[GRAVITY_FIELD].slice]
-        base = obs[:, spec[BASE_FIELD].slice]
+        up = -obs[:, self._gravity.slice]
+        base = obs[:, self._base.slice]
         angle = self.rng.uniform(-self.rotation_range, self.rotation_range, size=n)
         R = rotation_about_axis(up, angle)
         return R, base - np.einsum("bij,bj->bi", R, base)  # p -> R (p - base) + base

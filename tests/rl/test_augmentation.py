@@ -10,6 +10,7 @@ from stable_baselines3.common.type_aliases import DictReplayBufferSamples
 
 import eqrobot  # noqa: F401
 from eqrobot.geometry.so3 import random_rotation, rotation_about_axis
+from eqrobot.geometry.spec import ArraySpec, GeometrySpec
 from eqrobot.policies.distributions import limit_action
 from eqrobot.rl.augmentation import (
     AugmentedDictReplayBuffer,
@@ -214,6 +215,11 @@ def test_buffer_classes_and_errors():
     env = gym.make("eqrobot/Reach-v0")
     with pytest.raises(ValueError, match="so2, se3"):
         SpecAugmentation(env.unwrapped.geometry_spec, "so3")
+    robot_only = ArraySpec([("ee_position", "point"), ("ee_velocity", "vector")])
+    action = env.unwrapped.geometry_spec.action
+    with pytest.raises(ValueError, match="static vector"):
+        SpecAugmentation(GeometrySpec(robot_only, robot_only, robot_only, action), "so2")
+    SpecAugmentation(GeometrySpec(robot_only, robot_only, robot_only, action), "se3")  # needs no base
     bare = gym.spaces.Dict(dict(env.observation_space.spaces))  # a copy without the spec
     with pytest.raises(ValueError, match="geometry spec"):
         AugmentedDictReplayBuffer(10, bare, env.action_space)
