@@ -173,9 +173,11 @@ def default_env_id(spec: Any) -> str | None:
         return meta.get("env_id")
     if getattr(spec, "model", None) is not None and hasattr(spec.model, "checkpoint_extra"):
         return spec.model.checkpoint_extra.get("env_id")  # an MPC planner
-    if not isinstance(spec, (str, os.PathLike)) or not Path(spec).exists():
+    if not isinstance(spec, (str, os.PathLike)) or spec in (*ORACLES, "random"):
         return None
     path = Path(spec)
+    if not path.exists():
+        raise FileNotFoundError(f"agent {str(spec)!r}: no such file or folder")
     from eqrobot.dynamics.checkpoint import is_dynamics_checkpoint, load_dynamics_model
 
     if is_dynamics_checkpoint(path):
