@@ -96,11 +96,12 @@ def test_hyperparameter_file_parses_for_eqrobot_ids(path):
         )
 
 
-def test_tqc_file_trains_with_plain_rl_zoo3(tmp_path):
+@pytest.mark.parametrize("conf", ["tqc.yml", "tqc_equivariant.yml"])
+def test_tqc_file_trains_with_plain_rl_zoo3(conf, tmp_path):
     """The issue's command line, a few hundred steps (20 updates at a smaller batch, to stay cheap)."""
     rc, out = run(
         ["-m", "rl_zoo3.train", "--algo", "tqc", "--env", "eqrobot/Push-v0", "--gym-packages", "eqrobot"]
-        + ["-conf", str(ROOT / "experiments/rl_zoo3/tqc.yml"), "-n", "300", "-f", "logs", "--eval-freq", "-1"]
+        + ["-conf", str(ROOT / "experiments/rl_zoo3" / conf), "-n", "300", "-f", "logs", "--eval-freq", "-1"]
         + ["--hyperparams", "learning_starts:280", "batch_size:256"],
         cwd=tmp_path,
     )

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from sb3_contrib import TQC
 from stable_baselines3 import PPO, SAC, TD3, HerReplayBuffer
 from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
@@ -12,7 +13,7 @@ from eqrobot.policies.normalization import VecNormalizeError
 SMALL = {"net_arch": [32, 32]}
 
 
-@pytest.mark.parametrize("algo", [SAC, TD3, PPO])
+@pytest.mark.parametrize("algo", [SAC, TD3, PPO, TQC])
 def test_vecnormalize_is_refused_with_the_fix_named(algo, toy_env):
     env = VecNormalize(DummyVecEnv([lambda: toy_env]))
     with pytest.raises(VecNormalizeError, match="EquivariantVecNormalize.*normalize: False"):
