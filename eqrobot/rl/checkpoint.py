@@ -1,20 +1,34 @@
-"""Checkpoints: atomic writes, self-describing SB3 zips, and :func:`load_model` with clear errors.
+"""Checkpoints: self-describing SB3 zips, run-folder checkpoints as one atomic unit, clear load errors.
 
-A checkpoint is a plain SB3 zip (``SAC.load(path)`` works after ``import eqrobot``) with one extra
+A model zip is a plain SB3 zip (``SAC.load(path)`` works after ``import eqrobot``) with one extra
 member, ``eqrobot.json``: the algorithm, policy, env id and geometry spec it was trained with. SB3
-ignores the extra member; :func:`load_model` uses it to pick the algorithm class and to refuse a
-checkpoint whose observation/action layout differs from the env it is asked to run on.
+ignores it; :func:`load_model` uses it to pick the algorithm class and to refuse a checkpoint whose
+observation/action layout differs from the env it is asked to run on.
 
-Every file is written to ``<name>.tmp`` in the same folder, flushed, fsynced and moved over the old
-one with ``os.replace``: a crash or Ctrl-C mid-write leaves the previous checkpoint intact.
+In a run folder, one checkpoint is one folder ``checkpoints/<name>/`` holding ``model.zip``,
+``replay_buffer.pkl`` (off-policy) and ``checkpoint.json`` (step count and each file's size and
+SHA-256). It is written under a temporary name and renamed into place when complete; then the
+run's ``state.json`` (status, and which checkpoint is current) is replaced atomically. That replace
+is the commit: after a crash or SIGKILL at any moment, ``state.json`` names a complete checkpoint
+whose three files agree, or the previous one. Run folders of the older layout (``model.zip`` and
+``replay_buffer.pkl`` at the top) still load.
+
+Loading unpickles: SB3 zips hold pickled members and ``replay_buffer.pkl`` is a pickle, so load
+only checkpoints from sources you trust (docs/checkpoints.md).
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import io
 import json
 import os
+import shutil
+import signal
+import struct
 import zipfile
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +36,26 @@ META_NAME = "eqrobot.json"
 MODEL_NAME = "model.zip"
 BUFFER_NAME = "replay_buffer.pkl"
 CONFIG_NAME = "config.json"
+STATE_NAME = "state.json"
+CHECKPOINTS_DIR = "checkpoints"
+UNIT_NAME = "checkpoint.json"
 
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be loaded, or not for this env; the message says why."""
+
+
+@contextlib.contextmanager
+def sigint_deferred():
+    """Hold back SIGINT for a few milliseconds of commit work (delivered right after; POSIX only)."""
+    block = hasattr(signal, "pthread_sigmask")
+    if block:
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        if block:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -33,11 +63,14 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)  # only there if the write failed or was interrupted
 
 
 def algo_classes() -> dict[str, type]:
@@ -50,8 +83,8 @@ def algo_classes() -> dict[str, type]:
     return {"sac": EquivariantSAC, "td3": EquivariantTD3, "ppo": PPO}
 
 
-def save_model(model, path: str | Path, meta: dict[str, Any] | None = None) -> Path:
-    """``model.save`` into memory, add ``eqrobot.json``, write atomically. Returns the path."""
+def model_zip_bytes(model, meta: dict[str, Any] | None = None) -> bytes:
+    """``model.save`` into memory with ``eqrobot.json`` added (the geometry spec, the step count)."""
     buf = io.BytesIO()
     model.save(buf)
     meta = dict(meta or {})
@@ -63,49 +96,200 @@ def save_model(model, path: str | Path, meta: dict[str, Any] | None = None) -> P
     meta.setdefault("num_timesteps", int(model.num_timesteps))
     with zipfile.ZipFile(buf, "a") as zf:
         zf.writestr(META_NAME, json.dumps(meta, indent=2, sort_keys=True))
+    return buf.getvalue()
+
+
+def save_model(model, path: str | Path, meta: dict[str, Any] | None = None) -> Path:
+    """One self-describing SB3 zip, written atomically. Returns the path."""
     path = Path(path)
-    atomic_write_bytes(path, buf.getvalue())
+    atomic_write_bytes(path, model_zip_bytes(model, meta))
     return path
 
 
-def save_replay_buffer(model, path: str | Path) -> Path | None:
-    """Pickle the replay buffer atomically (off-policy models only; returns None otherwise)."""
-    if getattr(model, "replay_buffer", None) is None:
-        return None
-    buf = io.BytesIO()
-    model.save_replay_buffer(buf)
-    atomic_write_bytes(Path(path), buf.getvalue())
-    return Path(path)
+# --- run-folder checkpoints ----------------------------------------------------------------------
+def _write_fsynced(path: Path, data: bytes) -> dict[str, Any]:
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    return {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def _fsync_dir(path: Path) -> None:
+    if hasattr(os, "O_DIRECTORY"):
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def read_state(run_dir: str | Path) -> dict[str, Any] | None:
+    """The run's ``state.json`` (None if there is none)."""
+    path = Path(run_dir) / STATE_NAME
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def commit_state(run_dir: Path, state: dict[str, Any]) -> None:
+    """Replace ``state.json`` atomically (with SIGINT held back, so it is never half-done)."""
+    state = {**state, "updated": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    with sigint_deferred():
+        atomic_write_bytes(Path(run_dir) / STATE_NAME, (json.dumps(state, indent=2) + "\n").encode())
+
+
+def write_checkpoint(
+    run_dir: Path, model, meta: dict[str, Any], state: dict[str, Any], save_buffer: bool = True
+) -> Path:
+    """Write model + replay buffer + ``checkpoint.json`` as one unit, then commit ``state``.
+
+    ``state`` (status, total_steps, ...) goes into ``state.json`` with ``checkpoint`` (the unit's
+    path relative to the run folder) and ``num_timesteps``. Older units are removed after the commit.
+    If this raises (or is interrupted), ``state.json`` still names the previous checkpoint."""
+    run_dir = Path(run_dir)
+    root = run_dir / CHECKPOINTS_DIR
+    root.mkdir(parents=True, exist_ok=True)
+    step = int(model.num_timesteps)
+    name = f"step-{step:012d}"
+    k = 1
+    while (root / name).exists():  # same step again (e.g. interrupted right after a periodic one)
+        name = f"step-{step:012d}.{k}"
+        k += 1
+    tmp = root / f".tmp-{name}"
+    try:
+        tmp.mkdir()
+        files = {MODEL_NAME: _write_fsynced(tmp / MODEL_NAME, model_zip_bytes(model, meta))}
+        if save_buffer and getattr(model, "replay_buffer", None) is not None:
+            buf = io.BytesIO()
+            model.save_replay_buffer(buf)
+            files[BUFFER_NAME] = _write_fsynced(tmp / BUFFER_NAME, buf.getvalue())
+        unit = {"num_timesteps": step, "files": files}
+        _write_fsynced(tmp / UNIT_NAME, (json.dumps(unit, indent=2) + "\n").encode())
+        _fsync_dir(tmp)
+        with sigint_deferred():
+            os.rename(tmp, root / name)
+            _fsync_dir(root)
+            commit_state(run_dir, {**state, "checkpoint": f"{CHECKPOINTS_DIR}/{name}", "num_timesteps": step})
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    for old in root.iterdir():  # superseded units and leftovers of interrupted writes
+        if old.name != name:
+            shutil.rmtree(old, ignore_errors=True)
+    return root / name
+
+
+def checkpoint_folder(run_dir: str | Path) -> Path | None:
+    """The folder holding the run's current ``model.zip``: the committed unit, or the run folder
+    itself for the older layout; None if the run has no checkpoint."""
+    run_dir = Path(run_dir)
+    state = read_state(run_dir) or {}
+    if state.get("checkpoint"):
+        folder = run_dir / state["checkpoint"]
+        if not (folder / MODEL_NAME).exists():
+            raise CheckpointError(f"{run_dir}: state.json names {state['checkpoint']}, which is missing")
+        return folder
+    return run_dir if (run_dir / MODEL_NAME).exists() else None
+
+
+def verify_file(folder: Path, name: str) -> Path:
+    """``folder/name`` after checking it against the size and SHA-256 in ``checkpoint.json``."""
+    path = folder / name
+    unit_path = folder / UNIT_NAME
+    if not unit_path.exists():  # older layout: nothing recorded to check against
+        return path
+    expected = json.loads(unit_path.read_text())["files"].get(name)
+    if expected is None:
+        raise CheckpointError(f"{folder}: the checkpoint holds no {name}")
+    data = path.read_bytes()
+    if len(data) < expected["size"]:
+        raise CheckpointError(f"{path}: truncated ({len(data)} of {expected['size']} bytes)")
+    if len(data) != expected["size"] or hashlib.sha256(data).hexdigest() != expected["sha256"]:
+        raise CheckpointError(
+            f"{path}: corrupt (its SHA-256 differs from the one recorded when it was saved)"
+        )
+    return path
+
+
+def load_replay_buffer(model, folder: Path) -> bool:
+    """Load the checkpoint's replay buffer into ``model`` (False if the checkpoint has none)."""
+    import pickle
+    import warnings
+
+    if not (folder / BUFFER_NAME).exists():
+        return False
+    path = verify_file(folder, BUFFER_NAME)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.load_replay_buffer(path)
+    except (EOFError, pickle.UnpicklingError, ValueError) as e:
+        raise CheckpointError(f"{path}: unreadable replay buffer ({type(e).__name__}: {e})") from e
+    return True
+
+
+# --- reading zips --------------------------------------------------------------------------------
+def _zip_problem(zip_path: Path) -> str | None:
+    """Why ``zip_path`` is not an intact zip (empty, not a zip, truncated, bad CRC), or None."""
+    size = zip_path.stat().st_size
+    if size == 0:
+        return "empty file (0 bytes)"
+    with open(zip_path, "rb") as f:
+        head = f.read(4)
+        f.seek(max(0, size - 65_557))  # the end record (22 bytes) + at most a 64 KiB comment
+        tail = f.read()
+    if head != b"PK\x03\x04":
+        return f"not a zip file (it starts with {head!r})"
+    # A complete zip ends with its end-of-central-directory record; a zip nested inside one of the
+    # members (SB3's policy.pth is a torch zip) must not pass for it, so the record has to end the file.
+    for i in range(len(tail) - 22, -1, -1):
+        if tail[i : i + 4] == b"PK\x05\x06":
+            comment_len = struct.unpack("<H", tail[i + 20 : i + 22])[0]
+            if i + 22 + comment_len == len(tail):
+                break
+    else:
+        return f"truncated: {size} bytes and no end-of-zip record (an interrupted copy or write?)"
+    try:
+        with zipfile.ZipFile(zip_path) as zf:
+            bad = zf.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        return f"corrupt zip ({e})"
+    except Exception as e:  # zlib.error on damaged compressed data
+        return f"corrupt: a member cannot be decompressed ({type(e).__name__}: {e})"
+    if bad is not None:
+        return f"corrupt: member {bad!r} fails its CRC check (damaged bytes)"
+    return None
 
 
 def read_checkpoint_info(path: str | Path) -> tuple[Path, dict[str, Any], dict[str, Any] | None]:
-    """``(zip_path, sb3_data, eqrobot_meta or None)`` for a zip or a run folder.
+    """``(zip_path, sb3_data, eqrobot_meta or None)`` for a zip, a run folder or a checkpoint folder.
 
-    Raises FileNotFoundError or :class:`CheckpointError` (not a zip, no SB3 ``data``, corrupt JSON)."""
+    Raises FileNotFoundError or :class:`CheckpointError` (truncated, corrupt, not SB3)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such checkpoint zip or run folder")
     if path.is_dir():
-        zip_path = path / MODEL_NAME
-        if not zip_path.exists():
+        folder = checkpoint_folder(path)
+        if folder is None:
             contents = sorted(p.name for p in path.iterdir())[:10]
             raise CheckpointError(
-                f"{path} is a folder without {MODEL_NAME}; is it a run folder? (it holds {contents})"
+                f"{path} is a folder without {MODEL_NAME} or a checkpoint; is it a run folder? "
+                f"(it holds {contents})"
             )
+        zip_path = verify_file(folder, MODEL_NAME)
     else:
         zip_path = path
-    if not zipfile.is_zipfile(zip_path):
-        raise CheckpointError(f"{zip_path}: not a zip file (corrupt, truncated, or not an SB3 checkpoint)")
+    problem = _zip_problem(zip_path)
+    if problem:
+        raise CheckpointError(f"{zip_path}: {problem}")
     try:
         with zipfile.ZipFile(zip_path) as zf:
             names = zf.namelist()
             if "data" not in names:
                 raise CheckpointError(
-                    f"{zip_path}: a zip, but not an SB3 checkpoint (no 'data' member; has {names})"
+                    f"{zip_path}: a zip, but not an SB3 checkpoint (no 'data' member; has {names[:8]})"
                 )
             data = json.loads(zf.read("data"))
             meta = json.loads(zf.read(META_NAME)) if META_NAME in names else None
-    except (zipfile.BadZipFile, json.JSONDecodeError, OSError, KeyError) as e:
+    except (zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError, OSError, KeyError) as e:
         raise CheckpointError(f"{zip_path}: corrupt checkpoint ({type(e).__name__}: {e})") from e
     if meta is None and path.is_dir() and (path / CONFIG_NAME).exists():
         cfg = json.loads((path / CONFIG_NAME).read_text())
@@ -145,8 +329,6 @@ def spec_differences(saved: dict, current: dict) -> list[str]:
 def env_geometry_spec(env_id: str, env_kwargs: dict | None = None):
     import gymnasium as gym
 
-    import eqrobot  # noqa: F401
-
     env = gym.make(env_id, **(env_kwargs or {}))
     try:
         return env.unwrapped.geometry_spec
@@ -170,8 +352,6 @@ def load_model(
     :raises FileNotFoundError: no such path. :raises CheckpointError: corrupt zip, not an SB3
         checkpoint, unknown algorithm, or a checkpoint for an env with another layout.
     """
-    import eqrobot  # noqa: F401  (policy aliases, env ids)
-
     zip_path, data, meta = read_checkpoint_info(path_or_run_dir)
     algo = _infer_algo(data, meta, zip_path)
     cls = algo_classes()[algo]
