@@ -174,6 +174,8 @@ def write_checkpoint(
     for old in root.iterdir():  # superseded units and leftovers of interrupted writes
         if old.name != name:
             shutil.rmtree(old, ignore_errors=True)
+    for old in (MODEL_NAME, BUFFER_NAME):  # a run folder of the older layout, resumed: superseded too
+        (run_dir / old).unlink(missing_ok=True)
     return root / name
 
 

@@ -382,7 +382,12 @@ def train(config: TrainConfig, on_eval: Callable[[dict[str, Any]], bool | None] 
     stop = StopSignal()
     venv = eval_env = model = None
     try:
-        venv = make_vec_env(c)
+        try:
+            venv = make_vec_env(c)
+        except (TypeError, ValueError) as e:  # the env refused its kwargs
+            raise ValueError(
+                f"cannot make {c.env_id} with env_kwargs {env_kwargs_for(c)} (--env-kwarg): {e}"
+            ) from e
         tb_dir = str(run_dir / "tb") if _has_tensorboard() else None
         if folder is not None:
             from eqrobot.rl.checkpoint import load_model

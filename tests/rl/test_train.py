@@ -101,7 +101,8 @@ def test_load_model_errors(reach_run, tmp_path):
         load_model(reach_run, env_id="eqrobot/Push-v0")
     assert load_model(reach_run, env_id="eqrobot/ReachDense-v0") is not None  # same layout: fine
     other = tmp_path / "other_algo.zip"
-    with zipfile.ZipFile(checkpoint_folder(reach_run) / "model.zip") as src, zipfile.ZipFile(other, "w") as dst:
+    model_zip = checkpoint_folder(reach_run) / "model.zip"
+    with zipfile.ZipFile(model_zip) as src, zipfile.ZipFile(other, "w") as dst:
         for name in src.namelist():
             data = src.read(name)
             if name == "eqrobot.json":
