@@ -127,7 +127,17 @@ def _fsync_dir(path: Path) -> None:
 def read_state(run_dir: str | Path) -> dict[str, Any] | None:
     """The run's ``state.json`` (None if there is none)."""
     path = Path(run_dir) / STATE_NAME
-    return json.loads(path.read_text()) if path.exists() else None
+    return _read_json(path) if path.exists() else None
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{path}: corrupt JSON ({e})") from e
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
 
 
 def commit_state(run_dir: Path, state: dict[str, Any]) -> None:
@@ -185,6 +195,14 @@ def checkpoint_folder(run_dir: str | Path) -> Path | None:
     run_dir = Path(run_dir)
     state = read_state(run_dir) or {}
     if state.get("checkpoint"):
+        if (
+            not isinstance(state["checkpoint"], str)
+            or Path(state["checkpoint"]).is_absolute()
+            or ".." in state["checkpoint"]
+        ):
+            raise CheckpointError(
+                f"{run_dir / STATE_NAME}: 'checkpoint' must be a path inside the run folder"
+            )
         folder = run_dir / state["checkpoint"]
         if not (folder / MODEL_NAME).exists():
             raise CheckpointError(f"{run_dir}: state.json names {state['checkpoint']}, which is missing")
@@ -198,8 +216,9 @@ def verify_file(folder: Path, name: str) -> Path:
     unit_path = folder / UNIT_NAME
     if not unit_path.exists():  # older layout: nothing recorded to check against
         return path
-    expected = json.loads(unit_path.read_text())["files"].get(name)
-    if expected is None:
+    files = _read_json(unit_path).get("files")
+    expected = files.get(name) if isinstance(files, dict) else None
+    if not isinstance(expected, dict) or not {"size", "sha256"} <= set(expected):
         raise CheckpointError(f"{folder}: the checkpoint holds no {name}")
     data = path.read_bytes()
     if len(data) < expected["size"]:
@@ -240,15 +259,27 @@ def _zip_problem(zip_path: Path) -> str | None:
         tail = f.read()
     if head != b"PK\x03\x04":
         return f"not a zip file (it starts with {head!r})"
-    # A complete zip ends with its end-of-central-directory record; a zip nested inside one of the
-    # members (SB3's policy.pth is a torch zip) must not pass for it, so the record has to end the file.
+    # A complete zip ends with its end-of-central-directory record, right after the central
+    # directory it points to. A zip nested in a member (SB3's policy.pth is a torch zip) has such a
+    # record too, but its offsets do not point at the record itself: it cannot pass for the outer one.
+    base = size - len(tail)
     for i in range(len(tail) - 22, -1, -1):
-        if tail[i : i + 4] == b"PK\x05\x06":
-            comment_len = struct.unpack("<H", tail[i + 20 : i + 22])[0]
-            if i + 22 + comment_len == len(tail):
-                break
+        if tail[i : i + 4] != b"PK\x05\x06":
+            continue
+        cd_size, cd_offset, comment_len = struct.unpack("<IIH", tail[i + 12 : i + 22])
+        ends_file = i + 22 + comment_len == len(tail)
+        consistent = cd_offset == 0xFFFFFFFF or cd_offset + cd_size == base + i  # (0xFFFFFFFF: ZIP64)
+        if ends_file and consistent:
+            break
+        if ends_file:
+            return "corrupt: its end-of-zip record points outside the file (damaged bytes)"
+        if consistent:
+            return f"corrupt: {len(tail) - i - 22 - comment_len} unexpected bytes after the end of the zip"
     else:
-        return f"truncated: {size} bytes and no end-of-zip record (an interrupted copy or write?)"
+        return (
+            f"truncated: {size} bytes and no end-of-zip record (an interrupted write or copy, "
+            "or damaged last bytes)"
+        )
     try:
         with zipfile.ZipFile(zip_path) as zf:
             bad = zf.testzip()
@@ -294,7 +325,7 @@ def read_checkpoint_info(path: str | Path) -> tuple[Path, dict[str, Any], dict[s
     except (zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError, OSError, KeyError) as e:
         raise CheckpointError(f"{zip_path}: corrupt checkpoint ({type(e).__name__}: {e})") from e
     if meta is None and path.is_dir() and (path / CONFIG_NAME).exists():
-        cfg = json.loads((path / CONFIG_NAME).read_text())
+        cfg = _read_json(path / CONFIG_NAME)
         meta = {"algo": cfg.get("algo"), "policy": cfg.get("policy"), "env_id": cfg.get("env_id")}
     return zip_path, data, meta
 

@@ -123,7 +123,16 @@ class TrainConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> TrainConfig:
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        try:
+            data = json.loads(Path(path).read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ValueError(f"{path}: corrupt JSON ({e})") from e
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: expected a JSON object of TrainConfig fields")
+        try:
+            return cls.from_dict(data)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{path}: {e}") from e
 
 
 def _where(name: str) -> str:
@@ -171,6 +180,10 @@ VALUE_RANGES: dict[str, tuple[collections.abc.Callable[[Any], bool], str]] = {
     "target_policy_noise": _NON_NEGATIVE,
     "target_noise_clip": _NON_NEGATIVE,
     "action_noise_sigma": _NON_NEGATIVE,
+    "net_arch": (
+        lambda v: all(n >= 1 for n in (v if isinstance(v, list) else [n for ns in v.values() for n in ns])),
+        "layer sizes >= 1",
+    ),
     "ent_coef": (
         lambda v: v >= 0 if not isinstance(v, str) else v == "auto" or _auto_float(v),
         ">= 0, 'auto' or 'auto_<initial value>'",
