@@ -7,7 +7,7 @@ may be imported only after eqrobot. Hence the two small pieces here, and nothing
 
 - the entry is lazy: ``policy_aliases`` becomes a dict whose ``"EquivariantPolicy"`` value is
   imported from :mod:`eqrobot.policies` on first lookup (``__contains__`` + ``__missing__``);
-- if the SB3 module is not imported yet, a one-shot import hook adds the entry right after it is.
+- if the SB3 / sb3-contrib module is not imported yet, an import hook adds the entry right after it is.
 
 To add an algorithm, add a line to :data:`TARGETS`. This module imports neither torch nor SB3.
 """
@@ -26,6 +26,7 @@ TARGETS: dict[str, dict[str, str]] = {
         "PPO": "eqrobot.policies.ppo:EquivariantActorCriticPolicy",
         "A2C": "eqrobot.policies.ppo:EquivariantActorCriticPolicy",
     },
+    "sb3_contrib": {"TQC": "eqrobot.policies.tqc:EquivariantTQCPolicy"},
 }
 """SB3 module -> algorithm class name -> ``module:Class`` of its equivariant policy."""
 
