@@ -24,15 +24,15 @@ import pytest
 
 from eqrobot.cli import main
 from eqrobot.rl import train as train_mod
-from eqrobot.rl.checkpoint import (
+from eqrobot.rl.checkpoint import save_model
+from eqrobot.rl.config import TrainConfig
+from eqrobot.rollout.checkpoints import (
     CheckpointError,
     checkpoint_folder,
     load_model,
     read_state,
-    save_model,
     verify_file,
 )
-from eqrobot.rl.config import TrainConfig
 
 REACH = "eqrobot/Reach-v0"
 BAD_NUMBERS = ["abc", "-5", "NaN", "Infinity", "[1, 2]", "{}", "true", "null", '"3"']

@@ -1,11 +1,12 @@
-"""Training: the config, presets, ``train`` and run-folder checkpoints (library functions, no argv;
-``eqrobot.cli`` wraps them).
+"""Training only: config, presets, train, checkpoints (library functions, no argv; ``eqrobot.cli``
+wraps them). Running and evaluating what was trained is :mod:`eqrobot.rollout`'s job.
 
-    from eqrobot.rl import TrainConfig, load_model
+    from eqrobot.rl import TrainConfig
     from eqrobot.rl.train import train
+    from eqrobot.rollout import evaluate
 
     run_dir = train(TrainConfig(env_id="eqrobot/Reach-v0", algo="sac", policy="equivariant"))
-    model = load_model(run_dir, env_id="eqrobot/Reach-v0")
+    print(evaluate(run_dir, "eqrobot/Reach-v0", episodes=50))
 
 (``train`` is reached through its module, :mod:`eqrobot.rl.train`: a package attribute of the same
 name as the submodule would be shadowed by it.) Names are imported lazily (torch and SB3 load on
@@ -24,8 +25,6 @@ _EXPORTS = {
     "resolve_config": "eqrobot.rl.train",
     "read_eval_csv": "eqrobot.rl.train",
     "TrainingInterrupted": "eqrobot.rl.train",
-    "load_model": "eqrobot.rl.checkpoint",
-    "CheckpointError": "eqrobot.rl.checkpoint",
 }
 
 __all__ = sorted(_EXPORTS)

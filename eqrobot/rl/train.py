@@ -44,18 +44,10 @@ from typing import Any
 
 import numpy as np
 
-from eqrobot.rl.checkpoint import (
-    CONFIG_NAME,
-    algo_classes,
-    atomic_write_bytes,
-    checkpoint_folder,
-    commit_state,
-    load_replay_buffer,
-    read_state,
-    write_checkpoint,
-)
+from eqrobot.rl.checkpoint import atomic_write_bytes, commit_state, load_replay_buffer, write_checkpoint
 from eqrobot.rl.config import AUGMENTATIONS, OFF_POLICY_ALGOS, TrainConfig, check_kwargs
 from eqrobot.rl.presets import HER_KWARGS, get_preset, task_of
+from eqrobot.rollout.checkpoints import CONFIG_NAME, algo_classes, checkpoint_folder, load_model, read_state
 
 EVAL_CSV = "eval.csv"
 EVAL_COLUMNS = [
@@ -406,8 +398,6 @@ def train(config: TrainConfig, on_eval: Callable[[dict[str, Any]], bool | None] 
             ) from e
         tb_dir = str(run_dir / "tb") if _has_tensorboard() else None
         if folder is not None:
-            from eqrobot.rl.checkpoint import load_model
-
             model = load_model(folder, env=venv, device=c.device, tensorboard_log=tb_dir)
             if c.save_replay_buffer:
                 load_replay_buffer(model, folder)

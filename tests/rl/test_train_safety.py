@@ -10,9 +10,15 @@ import pytest
 from eqrobot.cli import main
 from eqrobot.rl import checkpoint as ckpt
 from eqrobot.rl import train as train_mod
-from eqrobot.rl.checkpoint import CheckpointError, checkpoint_folder, load_model, read_state, verify_file
 from eqrobot.rl.config import TrainConfig
 from eqrobot.rl.train import TrainingInterrupted, read_eval_csv, resolve_config, train
+from eqrobot.rollout.checkpoints import (
+    CheckpointError,
+    checkpoint_folder,
+    load_model,
+    read_state,
+    verify_file,
+)
 
 REACH = "eqrobot/Reach-v0"
 
