@@ -67,7 +67,8 @@ def test_normalised_observations_keep_the_policy_equivariant(toy_env, toy_spec):
 
     def act(o):
         normalised = env.normalize_obs(o)
-        return actor({k: torch.as_tensor(v) for k, v in normalised.items()}, deterministic=True).detach().numpy()
+        with torch.no_grad():
+            return actor({k: torch.as_tensor(v) for k, v in normalised.items()}, deterministic=True).numpy()
 
     for seed in range(3):
         R = Rotation.random(random_state=seed).as_matrix()
