@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
+from typing import Literal
 
 import gymnasium as gym
 import numpy as np
@@ -263,7 +264,7 @@ class CollectConfig:
     """Probability of replacing an action by a random one."""
     rotation_range: float = 0.0
     """Random task rotation half-width, degrees."""
-    world_transform: str | None = None
+    world_transform: Literal["random"] | None = None
     """``random``: a random SE(3) world per episode."""
 
     def __post_init__(self) -> None:
