@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[1] / "eqrobot"
 LAYERS = {
     "geometry": 0,
     "flags": 0,  # argparse flags from typed dataclasses: imports nothing of eqrobot
+    "files": 0,  # atomic file writes
     "sim": 1,
     "nn": 1,
     "testing": 1,  # assert_equivariant and friends: geometry + torch, shipped for users' models

@@ -6,32 +6,21 @@ Reading them (:func:`eqrobot.rollout.checkpoints.load_model`, which uses that me
 algorithm class and to refuse a checkpoint for another observation/action layout) sits below
 training in :mod:`eqrobot.rollout`, so that evaluation never imports the training code.
 
-Every file is written to ``<name>.tmp`` in the same folder, flushed, fsynced and moved over the old
-one with ``os.replace``: a crash or Ctrl-C mid-write leaves the previous checkpoint intact.
+Every file is written through :func:`eqrobot.files.atomic_write` (a temporary file in the same
+folder, flushed, fsynced, moved over the old one): a crash or Ctrl-C mid-write leaves the previous
+checkpoint intact.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import os
 import zipfile
 from pathlib import Path
 from typing import Any
 
+from eqrobot.files import atomic_write_bytes
 from eqrobot.rollout.checkpoints import META_NAME
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (tmp file in the same folder + fsync + ``os.replace``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def save_model(model, path: str | Path, meta: dict[str, Any] | None = None) -> Path:

@@ -32,7 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from eqrobot.rl.checkpoint import atomic_write_bytes, save_model, save_replay_buffer
+from eqrobot.files import atomic_write_bytes
+from eqrobot.rl.checkpoint import save_model, save_replay_buffer
 from eqrobot.rl.config import ALGOS, AUGMENTATIONS, OFF_POLICY_ALGOS, POLICIES, TrainConfig
 from eqrobot.rl.presets import HER_KWARGS, get_preset, task_of
 from eqrobot.rollout.checkpoints import BUFFER_NAME, CONFIG_NAME, MODEL_NAME, algo_classes, load_model
