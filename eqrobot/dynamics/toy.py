@@ -111,14 +111,6 @@ class ToyPushModel(torch.nn.Module):
         return out
 
 
-def random_rotation_np(rng: np.random.Generator) -> np.ndarray:
-    q, r = np.linalg.qr(rng.normal(size=(3, 3)))
-    q = q * np.sign(np.diag(r))
-    if np.linalg.det(q) < 0:
-        q[:, 0] = -q[:, 0]
-    return q
-
-
 def toy_reset(spec: GeometrySpec, rng: np.random.Generator, batch: int = 1, world=None) -> dict:
     """Random initial observations (float64 dict) of the toy world, moved by ``world=(R, t)`` if given."""
     o = spec.observation

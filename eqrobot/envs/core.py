@@ -29,9 +29,10 @@ from gymnasium import spaces
 
 from eqrobot.envs.observation import ObservationReader, observation_spec
 from eqrobot.envs.tasks import TASKS, Task
+from eqrobot.geometry.so3 import random_rotation, rot_z
 from eqrobot.geometry.spec import ArraySpec, GeometrySpec
 from eqrobot.sim import JOINT1_LIMIT, Panda, Simulator
-from eqrobot.sim.transforms import check_rotation, random_rotation, rot_z
+from eqrobot.sim.transforms import check_rotation
 
 _RESET_OPTIONS = ("task_rotation", "world_rotation", "world_translation")
 

@@ -11,7 +11,8 @@ from eqrobot.dynamics.data import (
     from_replay_buffer,
     limit_action,
 )
-from eqrobot.dynamics.toy import random_rotation_np, toy_spec
+from eqrobot.dynamics.toy import toy_spec
+from eqrobot.geometry.so3 import random_rotation
 
 
 def test_save_load_round_trip(tmp_path, push_data, push_spec):
@@ -66,7 +67,7 @@ def test_split_transform_concatenate(push_data, push_spec):
     a, b = push_data.split(0.25, seed=0)
     assert len(a) + len(b) == len(push_data)
     assert not set(a.episode) & set(b.episode)
-    R = random_rotation_np(np.random.default_rng(0))
+    R = random_rotation(np.random.default_rng(0))
     moved = push_data.transform(R, np.array([1.0, 2.0, 3.0]))
     np.testing.assert_allclose(moved.action[:, :3], push_data.action[:, :3] @ R.T, atol=1e-6)
     both = Transitions.concatenate([a, b])

@@ -11,7 +11,7 @@ import pytest
 import eqrobot  # noqa: F401
 from eqrobot.envs import ENV_IDS
 from eqrobot.envs.oracles import make_oracle
-from eqrobot.sim.transforms import random_rotation, rot_z
+from eqrobot.geometry.so3 import random_rotation, rot_z
 
 SPARSE_IDS = [i for i in ENV_IDS if "Dense" not in i]
 
