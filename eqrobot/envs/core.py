@@ -198,6 +198,16 @@ class RobotTaskEnv(gym.Env):
             self.sim, self.robot, {name: body for name, body, _ in self._objects}, self.control_yaw
         )
         self.geometry_spec = make_geometry_spec(task, self.control_yaw)
+        # a marker shows its goal field's object; it turns with that object's goal frame, if any
+        goal_fields = self.geometry_spec.desired_goal
+        self._marker_frame = {
+            field: next(
+                (g.name for g in goal_fields if g.kind == "frame" and g.obj == goal_fields[field].obj), None
+            )
+            if goal_fields[field].obj is not None
+            else None
+            for field, _ in self._markers
+        }
         obs_spec = self.geometry_spec.observation
         goal_spec = self.geometry_spec.desired_goal
         self._ag_index = np.concatenate(
@@ -323,9 +333,7 @@ class RobotTaskEnv(gym.Env):
         self._goal = np.concatenate(goal_vec).astype(np.float32)
         self._goal_list = self._goal.tolist()
         for field, body in self._markers:
-            obj_name = field[: -len("_position")]
-            rot = goal.get(f"{obj_name}_orientation")
-            sim.set_pose(body, goal[field], rot)
+            sim.set_pose(body, goal[field], goal.get(self._marker_frame[field]))
         self._observation.reset()
         self._has_reset = True
         self._info_static = {"task_rotation": theta, "world_rotation": R, "world_translation": t}
