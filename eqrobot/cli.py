@@ -29,7 +29,7 @@ def _add_train(sub) -> None:
 
     p = sub.add_parser(
         "train",
-        help="train a policy (SAC/TD3/PPO, equivariant or MLP) into a run folder",
+        help="train a policy (SAC/TD3/PPO/TQC, equivariant or MLP) into a run folder",
         description="Train a policy into a run folder. Unset numbers take the (env, algo, policy) preset; "
         "print one with: python -m eqrobot.rl.presets ENV ALGO POLICY",
     )

@@ -13,8 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ALGOS = ("sac", "td3", "ppo")
-"""Algorithms :func:`eqrobot.rl.train.train` knows."""
+ALGOS = ("sac", "td3", "ppo", "tqc")
+"""Algorithms :func:`eqrobot.rl.train.train` knows (``tqc`` is sb3-contrib's TQC)."""
+
+OFF_POLICY_ALGOS = ("sac", "td3", "tqc")
+"""The algorithms with a replay buffer (HER, demos, replay augmentation)."""
+
+AUGMENTATIONS = ("so2", "se3")
+"""Replay augmentation groups (:mod:`eqrobot.rl.augmentation`)."""
 
 POLICIES = ("equivariant", "mlp")
 """``equivariant``: eqrobot's SE(3)-equivariant actor + invariant critics; ``mlp``: SB3's stock
@@ -28,7 +34,7 @@ class TrainConfig:
     env_id: str = field(default="eqrobot/Reach-v0", metadata={"flag": "--env"})
     """Gymnasium id of the env (one of ``eqrobot.ENV_IDS``)."""
     algo: str = field(default="sac", metadata={"choices": ALGOS})
-    """RL algorithm: ``sac``, ``td3`` or ``ppo``."""
+    """RL algorithm: ``sac``, ``td3``, ``ppo`` or ``tqc`` (sb3-contrib)."""
     policy: str = field(default="equivariant", metadata={"choices": POLICIES})
     """``equivariant`` (eqrobot policies) or ``mlp`` (SB3's stock MultiInputPolicy)."""
     steps: int | None = None
@@ -48,6 +54,12 @@ class TrainConfig:
         default=None, metadata={"flag": "--eval-rotation-range", "metavar": "DEG"}
     )
     """Task rotation half-width for the periodic evaluation; None = same as training."""
+    augment: str | None = field(default=None, metadata={"choices": AUGMENTATIONS})
+    """Replay augmentation (off-policy algorithms): every sampled batch is moved by random group
+    elements, one per transition, through the geometry spec (observations, goals, actions, next
+    observations; rewards kept). ``so2``: rotations about the gravity axis through the robot base;
+    ``se3``: rotations and translations of everything, gravity included. None: off. Combine with
+    ``rotation_range_deg`` to also rotate the task at each reset. See :mod:`eqrobot.rl.augmentation`."""
     her: bool | None = None
     """Hindsight experience replay for off-policy algorithms (preset: on for sparse goal envs)."""
     eval_freq: int | None = None
