@@ -161,7 +161,8 @@ def toy_transitions(
 
     Actions: noisy pushes towards the object (so contacts happen) unless ``policy`` is given.
     """
-    from eqrobot.dynamics.data import Transitions, limit_action
+    from eqrobot.dynamics.data import Transitions
+    from eqrobot.policies.distributions import limit_action
 
     rng = np.random.default_rng(seed)
     model = ToyPushModel(spec).double()
@@ -192,7 +193,7 @@ def toy_transitions(
             a = np.concatenate([d, rng.uniform(-1, 1, (n_episodes, 1))], axis=1)
         else:
             a, _ = policy.predict(obs)
-        a = limit_action(np.asarray(a, dtype=np.float64), spec)
+        a = limit_action(np.asarray(a, dtype=np.float64), spec.action)
         nxt = model.step(torch.as_tensor(x), torch.as_tensor(a)).numpy()
         cols["observation"].append(x)
         cols["achieved_goal"].append(obs["achieved_goal"])

@@ -97,23 +97,3 @@ def test_mpc_pushes_the_toy_object_to_its_goal(push_spec):
         assert start > 0.05
     assert max(final) < 0.02, final
     assert planner.last_plan_time > 0
-
-
-def test_rotation_sweeps_load_a_dynamics_checkpoint_as_an_mpc_policy(tmp_path):
-    """`eqrobot rotation --policy model.pt` plans with the learned model like any other policy."""
-    import gymnasium as gym
-
-    from eqrobot.dynamics.models import save_model
-    from eqrobot.rl.rotation import load_policy
-
-    env = gym.make("eqrobot/Push-v0")
-    try:
-        model = make_model(env.unwrapped.geometry_spec, hidden=16, layers=1)
-        path = save_model(model, tmp_path / "push_dynamics.pt")
-        policy = load_policy(str(path), env_id="eqrobot/Push-v0")
-        obs, _ = env.reset(seed=0)
-        action, _ = policy.predict(obs, deterministic=True)
-    finally:
-        env.close()
-    assert action.shape == env.action_space.shape
-    assert action[-1] == pytest.approx(-1.0, abs=1e-6)  # the gripper is held closed
