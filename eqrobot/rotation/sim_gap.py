@@ -13,10 +13,10 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from eqrobot.geometry.so3 import rot_z
 from eqrobot.rollout.agents import check_agent_fits, resolve_agent
 from eqrobot.rollout.episodes import Reset, make_episode_env, progress_bar, run_episodes
 from eqrobot.rotation.splits import rodrigues_rotation, seed_for
-from eqrobot.sim.transforms import rot_z
 
 
 class _ReplayAgent:
@@ -91,7 +91,7 @@ def simulator_equivariance_gap(
     finally:
         probe.close()
     obs_spec = spec.observation
-    objects = [f.name for f in obs_spec.of_kind("point") if f.name not in ("base_position", "ee_position")]
+    objects = [f.name for f in obs_spec.by_role("object") if f.kind == "point"]
     tracked = objects + (["ee_position"] if "ee_position" in obs_spec else [])
     n = int(episodes)
     seeds = [seed_for(seed, i) for i in range(n)]
