@@ -190,8 +190,8 @@ def test_eqrobot_train_algo_tqc(policy, tmp_path):
 def test_equivariant_tqc_her_solves_reach(tmp_path):
     """TQC with the Reach preset (SAC's settings) reaches >= 90% success (measured: 100% from 1,000 steps)."""
     from eqrobot.rl.config import TrainConfig
-    from eqrobot.rl.evaluate import evaluate
     from eqrobot.rl.train import train
+    from eqrobot.rollout.evaluation import evaluate
 
     config = TrainConfig(algo="tqc", out=str(tmp_path), run_name="reach", progress_bar=False)
     res = evaluate(train(config), "eqrobot/Reach-v0", episodes=50, seed=123)
