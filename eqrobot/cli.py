@@ -40,17 +40,12 @@ def _add_train(sub) -> None:
 def _cmd_train(args) -> int:
     from eqrobot.flags import dataclass_from_flags
     from eqrobot.rl.config import TrainConfig
-    from eqrobot.rl.train import read_eval_csv, train
+    from eqrobot.rl.train import TrainingInterrupted, read_eval_csv, train
 
-    config = dataclass_from_flags(TrainConfig, args)
     try:
-        run_dir = train(config)
-    except KeyboardInterrupt:
-        where = config.resume or "the run folder"
-        print(
-            f"\ninterrupted: checkpoint written to {where}; continue with: eqrobot train --resume RUN",
-            file=sys.stderr,
-        )
+        run_dir = train(dataclass_from_flags(TrainConfig, args))
+    except TrainingInterrupted as e:  # the message says what was saved
+        print(f"\ninterrupted: {e}", file=sys.stderr)
         return 130
     print(f"run folder: {run_dir}")
     csv_path = run_dir / "eval.csv"
