@@ -253,9 +253,10 @@ def test_flat_replay_buffer():
 
 
 def test_train_with_augment(tmp_path):
+    from eqrobot.rl.checkpoint import load_replay_buffer
     from eqrobot.rl.config import TrainConfig
     from eqrobot.rl.train import resolve_config, train
-    from eqrobot.rollout.checkpoints import load_model
+    from eqrobot.rollout.checkpoints import checkpoint_folder, load_model
 
     with pytest.raises(ValueError, match="off-policy"):
         resolve_config(TrainConfig(algo="ppo", augment="so2"))
@@ -276,7 +277,7 @@ def test_train_with_augment(tmp_path):
     model = load_model(run, env=DummyVecEnv([lambda: gym.make("eqrobot/Reach-v0")]))
     assert model.replay_buffer_class is AugmentedHerReplayBuffer
     assert model.replay_buffer_kwargs["augment"] == "so2"
-    model.load_replay_buffer(run / "replay_buffer.pkl")  # the checkpointed buffer, for resume
+    assert load_replay_buffer(model, checkpoint_folder(run))  # the checkpointed buffer, for resume
     buffer = model.replay_buffer
     assert isinstance(buffer, AugmentedHerReplayBuffer) and buffer.augmentation.group == "so2"
     # the element stream is part of the buffer's state: same state + same indices -> same batch
