@@ -28,6 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from eqrobot.files import atomic_write_bytes
 from eqrobot.rollout.checkpoints import (
     BUFFER_NAME,
     CHECKPOINTS_DIR,
@@ -39,7 +40,7 @@ from eqrobot.rollout.checkpoints import (
     verify_file,
 )
 
-__all__ = ["atomic_write_bytes", "commit_state", "load_replay_buffer", "save_model", "write_checkpoint"]
+__all__ = ["commit_state", "load_replay_buffer", "save_model", "write_checkpoint"]
 
 
 @contextlib.contextmanager
@@ -53,21 +54,6 @@ def sigint_deferred():
     finally:
         if block:
             signal.pthread_sigmask(signal.SIG_SETMASK, old)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (tmp file in the same folder + fsync + ``os.replace``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)  # only there if the write failed or was interrupted
 
 
 def model_zip_bytes(model, meta: dict[str, Any] | None = None) -> bytes:

@@ -129,7 +129,7 @@ class TrainConfig:
         return cls(**d)
 
     def save(self, path: str | Path) -> None:
-        from eqrobot.rl.checkpoint import atomic_write_bytes
+        from eqrobot.files import atomic_write_bytes
 
         atomic_write_bytes(Path(path), (json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n").encode())
 

@@ -44,7 +44,8 @@ from typing import Any
 
 import numpy as np
 
-from eqrobot.rl.checkpoint import atomic_write_bytes, commit_state, load_replay_buffer, write_checkpoint
+from eqrobot.files import atomic_write_bytes
+from eqrobot.rl.checkpoint import commit_state, load_replay_buffer, write_checkpoint
 from eqrobot.rl.config import AUGMENTATIONS, OFF_POLICY_ALGOS, TrainConfig, check_kwargs
 from eqrobot.rl.presets import HER_KWARGS, get_preset, task_of
 from eqrobot.rollout.checkpoints import CONFIG_NAME, algo_classes, checkpoint_folder, load_model, read_state
