@@ -407,5 +407,11 @@ def load_zoo_model(run: ZooRun, device: str = "cpu"):
     zip_path, data, meta = read_checkpoint_info(run.model_path)
     _check_layout(zip_path, meta, run.env_id)
     model = _sb3_load(cls, zip_path, data, run.env_id, None, device, {})
-    model.eqrobot_meta = {**(meta or {}), "env_id": run.env_id, "algo": run.algo, "source": "rl-zoo3"}
+    model.eqrobot_meta = {
+        **(meta or {}),
+        "env_id": run.env_id,
+        "env_kwargs": run.env_kwargs,
+        "algo": run.algo,
+        "source": "rl-zoo3",
+    }
     return model
