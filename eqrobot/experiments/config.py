@@ -201,30 +201,28 @@ class ExperimentConfig:
 
     # --- expanding ------------------------------------------------------------------------------
     def trials(self) -> list[Trial]:
-        """Every trial, grid by grid, in a fixed order (env, agent, demos, steps, rotation, seed)."""
+        """Every trial, grid by grid, in a fixed order: env, demos, budget, rotation, seed, agent.
+
+        The agents of one seed are adjacent, so with two concurrent trials an equivariant run and
+        its MLP baseline train side by side, under the same load (their throughputs compare).
+        """
         from eqrobot.rl.presets import get_preset
 
         by_name = {a.name: a for a in self.agents}
         out = []
         for g in self.grids:
+            agents = [by_name[n] for n in (g.agents or list(by_name))]
+            budgets: list = g.steps or [None]  # None: each agent's preset budget
             for env_id in g.envs:
-                for agent_name in g.agents or list(by_name):
-                    agent = by_name[agent_name]
-                    budgets = g.steps or [get_preset(env_id, agent.algo, agent.policy).steps]
-                    for demos in g.demos:
-                        for steps in budgets:
-                            for rot in g.rotation_range_deg:
-                                for seed in g.seeds:
+                for demos in g.demos:
+                    for steps in budgets:
+                        for rot in g.rotation_range_deg:
+                            for seed in g.seeds:
+                                for agent in agents:
+                                    n = steps or get_preset(env_id, agent.algo, agent.policy).steps
                                     out.append(
                                         Trial(
-                                            env_id,
-                                            agent,
-                                            seed,
-                                            demos,
-                                            steps,
-                                            rot,
-                                            g.eval_freq,
-                                            g.eval_episodes,
+                                            env_id, agent, seed, demos, n, rot, g.eval_freq, g.eval_episodes
                                         )
                                     )
         return out

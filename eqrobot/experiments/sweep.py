@@ -77,8 +77,8 @@ def run_trials(
         tuner = tune.Tuner.restore(
             str(out), trainable, resume_unfinished=True, resume_errored=False, restart_errored=False
         )
-        if callbacks:  # not part of the saved state
-            tuner._local_tuner._run_config.callbacks = list(callbacks)
+        # the saved Tuner holds the callbacks of the interrupted call: use this call's instead
+        tuner._local_tuner._run_config.callbacks = list(callbacks or [])
     else:
         by_name = {t.name: t for t in trials}
         tuner = tune.Tuner(
