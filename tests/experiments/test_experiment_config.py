@@ -52,11 +52,21 @@ def test_a_grid_expands_to_its_cross_product(tmp_path):
     assert len(first) == 2 * 2 * 2 * 2  # envs x agents x seeds x demos
     # the second grid takes the preset budget (Reach SAC: 5,000) and scalars stand for 1-lists
     second = [t for t in trials if t.seed == 5]
-    assert {(t.rotation_range_deg, t.steps, t.agent.name) for t in second} == {(0.0, 5000, "eq"), (90.0, 5000, "eq")}
+    assert {(t.rotation_range_deg, t.steps, t.agent.name) for t in second} == {
+        (0.0, 5000, "eq"),
+        (90.0, 5000, "eq"),
+    }
     assert len({t.name for t in trials}) == len(trials)
     t = first[0]
     c = t.train_config("runs/x")
-    assert (c.env_id, c.algo, c.policy, c.steps, c.seed, c.torch_threads) == ("eqrobot/Reach-v0", "sac", "equivariant", 400, 0, 1)
+    assert (c.env_id, c.algo, c.policy, c.steps, c.seed, c.torch_threads) == (
+        "eqrobot/Reach-v0",
+        "sac",
+        "equivariant",
+        400,
+        0,
+        1,
+    )
     assert c.hyperparams == {"learning_starts": 100} and c.run_name == t.name and c.out == "runs/x"
     # a config survives the JSON round trip a sweep folder stores it in
     assert ExperimentConfig.from_dict(config.to_dict()).trials() == trials
@@ -75,7 +85,10 @@ def test_a_grid_expands_to_its_cross_product(tmp_path):
         (('policy = "mlp"', 'policy = "cnn"'), "unknown policy 'cnn'; valid: equivariant, mlp"),
         (("steps = 400", "steps = 0"), "grids[0].steps must be > 0"),
         (("steps = 400", "steps = [400, -5]"), "grids[0].steps must be > 0"),
-        (('"so2-sweep"]', '"so2_sweep"]'), "unknown split 'so2_sweep'; valid: canonical, so2-sweep, so3-world, so2+shift"),
+        (
+            ('"so2-sweep"]', '"so2_sweep"]'),
+            "unknown split 'so2_sweep'; valid: canonical, so2-sweep, so3-world, so2+shift",
+        ),
         (("seeds = [0, 1]", 'seeds = ["a"]'), "grids[0].seeds[0]: expected int"),
         (("seeds = 5", "seeds = 0\nsteps = 400"), "appear in more than one grid"),
     ],

@@ -10,7 +10,9 @@ from eqrobot.experiments.cluster import loopback_only_env  # noqa: E402
 
 CONFIG = {
     "name": "two-nodes",
-    "agents": [{"name": "eq", "algo": "sac", "policy": "equivariant", "hyperparams": {"learning_starts": 100}}],
+    "agents": [
+        {"name": "eq", "algo": "sac", "policy": "equivariant", "hyperparams": {"learning_starts": 100}}
+    ],
     "grids": [{"envs": ["Reach"], "seeds": [0, 1], "steps": 200, "eval_freq": 100, "eval_episodes": 1}],
 }
 
@@ -35,7 +37,9 @@ def two_node_cluster():
 def test_trials_are_placed_on_both_nodes(two_node_cluster, tmp_path):
     import ray
 
-    ledger = run_sweep(ExperimentConfig.from_dict(CONFIG), tmp_path / "sweep", address=two_node_cluster.address)
+    ledger = run_sweep(
+        ExperimentConfig.from_dict(CONFIG), tmp_path / "sweep", address=two_node_cluster.address
+    )
     assert not ray.is_initialized()  # a joined cluster is left running, this driver disconnected
     nodes = {e["node_id"] for e in ledger["trials"].values()}
     assert all(e["status"] == "finished" for e in ledger["trials"].values())

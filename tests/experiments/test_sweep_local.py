@@ -22,7 +22,14 @@ TINY = {
         {"name": "broken", "algo": "sac", "policy": "mlp", "hyperparams": {"not_an_sb3_argument": 1}},
     ],
     "grids": [
-        {"envs": ["Reach"], "agents": ["eq"], "seeds": [0, 1], "steps": 300, "eval_freq": 150, "eval_episodes": 2},
+        {
+            "envs": ["Reach"],
+            "agents": ["eq"],
+            "seeds": [0, 1],
+            "steps": 300,
+            "eval_freq": 150,
+            "eval_episodes": 2,
+        },
         {"envs": ["Reach"], "agents": ["broken"], "seeds": [0], "steps": 300, "eval_episodes": 2},
     ],
     "evaluation": {
