@@ -71,6 +71,11 @@ def group_key(run: dict) -> tuple:
     )
 
 
+def _order(key: tuple, env_order: dict) -> tuple:
+    env_id, agent, demos, budget, rot = key
+    return (env_order[env_id], demos, budget, rot, str(agent))
+
+
 def summarize(runs: list[dict], level: float = LEVEL) -> list[dict]:
     """One row per group: seeds, final success, steps to ``level`` per seed, median, intervals."""
     from eqrobot.rl.rotation import wilson_interval
@@ -80,7 +85,7 @@ def summarize(runs: list[dict], level: float = LEVEL) -> list[dict]:
         groups.setdefault(group_key(r), []).append(r)
     env_order = {e: i for i, e in enumerate(dict.fromkeys(r["env_id"] for r in runs))}
     rows = []
-    for key, members in sorted(groups.items(), key=lambda kv: (env_order[kv[0][0]], *map(str, kv[0][1:]))):
+    for key, members in sorted(groups.items(), key=lambda kv: _order(kv[0], env_order)):
         env_id, agent, demos, budget, rot = key
         members = sorted(members, key=lambda r: r["seed"])
         hits = [first_step_at(r["steps_axis"], r["success"], level) for r in members]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -120,9 +121,13 @@ def run_trial(params: dict[str, Any]) -> None:
         already = 0
     watcher = _EvalWatcher(csv_path, trial.name, report, already)
     watcher.start()
+    t0 = time.perf_counter()
     try:
         train(config)
     finally:
         watcher.stop_event.set()
         watcher.join()
     watcher.flush()  # rows written after the watcher's last look
+    # time inside train() (setup, training, evaluations): the sweep's overhead is the rest
+    info["train_s"] = round(time.perf_counter() - t0, 3)
+    (run_dir / TRIAL_INFO).write_text(json.dumps(info, indent=2) + "\n")
