@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Iterator
 
 RAY_EXTRA_HINT = 'pip install -e ".[ray]"'
@@ -36,6 +37,23 @@ def require_ray():
 def loopback_only_env() -> None:
     """Make a Ray started from this process (and its children) listen on 127.0.0.1 only."""
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    # Ray reads the variable once, when it is imported: a Ray imported before this call (by the
+    # caller, by a test) must see the setting too, or it advertises the machine's network address
+    constants = sys.modules.get("ray._private.ray_constants")
+    if constants is not None:
+        constants.ENABLE_RAY_CLUSTER = False
+
+
+def check_loopback(ray) -> None:
+    """Raise (after shutting Ray down) if a local Ray node listens on anything but loopback."""
+    addresses = {n["NodeManagerAddress"] for n in ray.nodes()}
+    if addresses != {"127.0.0.1"}:
+        ray.shutdown()
+        raise RuntimeError(
+            f"the local Ray started on {sorted(addresses)}, not on 127.0.0.1 only; refusing to run. "
+            "Set RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 before Ray is imported, or use --address to "
+            "join a cluster you set up (docs/cluster.md)"
+        )
 
 
 @contextlib.contextmanager
@@ -46,6 +64,8 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iter
     shut down on exit. ``address="auto"`` or ``"HOST:PORT"``: join that cluster (left running on
     exit). If Ray is already initialized in this process (tests share one session), use it as is.
     """
+    if address is None:
+        loopback_only_env()
     ray = require_ray()
     if ray.is_initialized():
         yield ray
@@ -59,6 +79,7 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iter
             log_to_driver=False,
             configure_logging=False,
         )
+        check_loopback(ray)
     else:
         if num_cpus is not None:
             raise ValueError("num_cpus is the local Ray's size; a cluster's CPUs are set by `ray start`")

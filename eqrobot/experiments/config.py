@@ -311,7 +311,7 @@ def _toml_module():
     except ImportError:
         raise ConfigError(
             "reading TOML on Python 3.10 needs the 'tomli' package: pip install tomli "
-            '(or reinstall eqrobot: pip install -e ".[ray]", which depends on it there)'
+            "(eqrobot depends on it there: reinstalling it, pip install -e ., brings it)"
         ) from None
     return tomli
 

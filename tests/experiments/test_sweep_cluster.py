@@ -28,6 +28,10 @@ def two_node_cluster():
     try:
         cluster.add_node(num_cpus=1)
         cluster.wait_for_nodes()
+        ray.init(address=cluster.address)
+        assert {n["NodeManagerAddress"] for n in ray.nodes()} == {"127.0.0.1"}  # loopback only
+        assert len(ray.nodes()) == 2
+        ray.shutdown()
         yield cluster
     finally:
         ray.shutdown()
