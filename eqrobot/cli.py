@@ -16,94 +16,33 @@ import json
 import math
 import os
 import sys
-from typing import Any
 
 
 class CLIError(Exception):
     """A user-facing error: printed without a traceback, exit status 2."""
 
 
-def _parse_value(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
-def _parse_assignments(items: list[str] | None, what: str) -> dict[str, Any]:
-    out = {}
-    for item in items or []:
-        if "=" not in item:
-            raise CLIError(f"{what} {item!r}: expected KEY=VALUE (VALUE parsed as JSON when possible)")
-        key, value = item.split("=", 1)
-        out[key.strip()] = _parse_value(value)
-    return out
-
-
 # === train =========================================================================================
 def _add_train(sub) -> None:
-    from eqrobot.rl.config import ALGOS, POLICIES
+    from eqrobot.flags import add_dataclass_flags
+    from eqrobot.rl.config import TrainConfig
 
-    p = sub.add_parser("train", help="train a policy (SAC/TD3/PPO, equivariant or MLP) into a run folder")
-    p.add_argument("--env", default="eqrobot/Reach-v0", help="env id (default: %(default)s)")
-    p.add_argument("--algo", default="sac", help=f"one of {', '.join(ALGOS)} (default: %(default)s)")
-    p.add_argument(
-        "--policy", default="equivariant", help=f"one of {', '.join(POLICIES)} (default: %(default)s)"
+    p = sub.add_parser(
+        "train",
+        help="train a policy (SAC/TD3/PPO/TQC, equivariant or MLP) into a run folder",
+        description="Train a policy into a run folder. Unset numbers take the (env, algo, policy) preset; "
+        "print one with: python -m eqrobot.rl.presets ENV ALGO POLICY",
     )
-    p.add_argument("--steps", type=int, default=None, help="total env steps (default: the preset's)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--n-envs", type=int, default=1, help="parallel training envs")
-    p.add_argument("--vec-env", choices=("dummy", "subproc"), default="dummy")
-    p.add_argument(
-        "--demos", type=int, default=0, help="oracle episodes put in the replay buffer before learning"
-    )
-    p.add_argument(
-        "--rotation-range",
-        type=float,
-        default=0.0,
-        metavar="DEG",
-        help="random task rotation about gravity at each reset, +-DEG degrees",
-    )
-    p.add_argument("--eval-freq", type=int, default=None, help="env steps between evaluations (0: none)")
-    p.add_argument("--eval-episodes", type=int, default=20)
-    p.add_argument("--resume", metavar="RUN", default=None, help="continue this run folder")
-    p.add_argument("--out", default="runs", help="parent folder of run folders (default: %(default)s)")
-    p.add_argument("--run-name", default=None)
-    p.add_argument("--hp", action="append", metavar="KEY=VALUE", help="override an algorithm hyperparameter")
-    p.add_argument("--policy-kwarg", action="append", metavar="KEY=VALUE", help="override a policy kwarg")
-    p.add_argument("--env-kwarg", action="append", metavar="KEY=VALUE", help="extra gymnasium.make kwarg")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--threads", type=int, default=1, help="torch threads (default: %(default)s)")
+    add_dataclass_flags(p, TrainConfig)
     p.set_defaults(func=_cmd_train)
 
 
 def _cmd_train(args) -> int:
+    from eqrobot.flags import dataclass_from_flags
     from eqrobot.rl.config import TrainConfig
-    from eqrobot.rl.train import check_names, read_eval_csv, train
+    from eqrobot.rl.train import read_eval_csv, train
 
-    if args.resume is None:
-        check_names(args.env, args.algo, args.policy)
-    config = TrainConfig(
-        env_id=args.env,
-        algo=args.algo,
-        policy=args.policy,
-        steps=args.steps,
-        seed=args.seed,
-        n_envs=args.n_envs,
-        vec_env=args.vec_env,
-        demos=args.demos,
-        rotation_range_deg=args.rotation_range,
-        eval_freq=args.eval_freq,
-        eval_episodes=args.eval_episodes,
-        out=args.out,
-        run_name=args.run_name,
-        resume=args.resume,
-        hyperparams=_parse_assignments(args.hp, "--hp"),
-        policy_kwargs=_parse_assignments(args.policy_kwarg, "--policy-kwarg"),
-        env_kwargs=_parse_assignments(args.env_kwarg, "--env-kwarg"),
-        progress_bar=not args.no_progress,
-        torch_threads=args.threads,
-    )
+    config = dataclass_from_flags(TrainConfig, args)
     try:
         run_dir = train(config)
     except KeyboardInterrupt:
@@ -453,7 +392,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # argparse's own errors (status 2) and --help (0): a status, not an exception
+        return int(e.code or 0)
     from eqrobot.rl.checkpoint import CheckpointError
 
     try:

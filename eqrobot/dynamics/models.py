@@ -2,12 +2,14 @@
 
 The observation spec is parsed into a scene (:class:`SceneLayout`):
 
-- **objects**: every ``<name>_position`` point other than ``ee_position``/``base_position`` names an
-  object; all fields ``<name>_*`` belong to it (position, orientation frame, linear and angular
-  velocity, any per-object scalars). Objects must share one field signature (Stack's two cubes do);
-  one set of weights serves them all, so the model is ready for any number of objects;
-- **static** fields never change within an episode and are inputs only: ``gravity_direction``,
-  ``base_position`` and whatever ``static_fields`` names (or :func:`detect_static_fields` finds);
+- **objects**: the spec's objects (``ArraySpec.objects()``: fields with role ``object``, e.g.
+  position, orientation frame, linear and angular velocity). Objects must share one field signature
+  (Stack's two cubes do); one set of weights serves them all, so the model is ready for any number
+  of objects. An object whose points are all static is not modelled as one (its static fields
+  are inputs, the others join the robot's);
+- **static** fields never change within an episode and are inputs only: the fields with role
+  ``static`` (gravity direction, base position) and whatever ``static_fields`` names (or
+  :func:`detect_static_fields` finds);
 - **robot**: the remaining fields (``ee_position``, ``ee_velocity``, ``gripper_width``, ...).
 
 One step ``s_t, a_t -> s_{t+1}``:
@@ -48,7 +50,6 @@ from eqrobot.geometry.spec import ArraySpec, Field, GeometrySpec
 
 CHECKPOINT_FORMAT = "eqrobot.dynamics.model"
 CHECKPOINT_VERSION = 1
-DEFAULT_STATIC = ("gravity_direction", "base_position")
 _ROBOT_ANCHOR = "ee_position"
 
 
@@ -72,30 +73,24 @@ class SceneLayout:
 
     @classmethod
     def from_spec(cls, obs: ArraySpec, static_fields=()) -> SceneLayout:
-        static_names = set(DEFAULT_STATIC) | set(static_fields)
         unknown = set(static_fields) - {f.name for f in obs.fields}
         if unknown:
             raise ValueError(
                 f"static_fields {sorted(unknown)} are not observation fields: {[f.name for f in obs]}"
             )
-        names = [
-            f.name[: -len("_position")]
-            for f in obs.fields
-            if f.kind == "point"
-            and f.name.endswith("_position")
-            and f.name not in ("ee_position", "base_position")
-            and f.name not in static_names
-        ]
-        owner: dict[str, str] = {}
-        for f in obs.fields:
-            best = max((n for n in names if f.name.startswith(n + "_")), key=len, default=None)
-            if best is not None:
-                owner[f.name] = best
-        per_obj = {n: [f for f in obs.fields if owner.get(f.name) == n] for n in names}
+        static_names = {f.name for f in obs.by_role("static")} | set(static_fields)
+        # an object none of whose points moves (all static) is scenery, not an object to predict
+        per_obj = {
+            name: fields
+            for name, fields in obs.objects().items()
+            if not all(f.name in static_names for f in fields if f.kind == "point")
+        }
+        names = list(per_obj)
+        owned = {f.name for fields in per_obj.values() for f in fields}
         suffixes: tuple[str, ...] = ()
         sig = None
         for n in names:
-            s = tuple((f.name[len(n) + 1 :], f.kind, f.size) for f in per_obj[n])
+            s = tuple((f.attribute, f.kind, f.size) for f in per_obj[n])
             if sig is None:
                 sig, suffixes = s, tuple(x[0] for x in s)
             elif s != sig:
@@ -103,12 +98,12 @@ class SceneLayout:
                     f"objects {names[0]!r} and {n!r} have different field signatures ({sig} vs {s}); "
                     "the object-centric model shares one net across objects"
                 )
-        ordered = tuple(
-            tuple(next(f for f in per_obj[n] if f.name == f"{n}_{suf}") for suf in suffixes) for n in names
+        ordered = tuple(per_obj[n] for n in names)
+        obj_static = tuple(
+            all(fields[k].name in static_names for fields in ordered) for k in range(len(suffixes))
         )
-        obj_static = tuple(all(f"{n}_{suf}" in static_names for n in names) for suf in suffixes)
-        robot = tuple(f for f in obs.fields if f.name not in owner and f.name not in static_names)
-        static = tuple(f for f in obs.fields if f.name not in owner and f.name in static_names)
+        robot = tuple(f for f in obs.fields if f.name not in owned and f.name not in static_names)
+        static = tuple(f for f in obs.fields if f.name not in owned and f.name in static_names)
         if not any(f.kind == "point" for f in robot):
             raise ValueError(f"no robot point field (e.g. {_ROBOT_ANCHOR!r}) in the observation spec {obs}")
         return cls(tuple(names), ordered, suffixes, robot, static, obj_static)
@@ -404,9 +399,9 @@ class DynamicsModel(nn.Module):
         slot: dict[str, list[tuple[Field, int]]] = {}
         for f, y0, _ in self._y_fields:
             key = f.name
-            for n, fields in zip(lay.objects, lay.object_fields, strict=True):
+            for fields in lay.object_fields:
                 if f in fields:
-                    key = f"object/{f.name[len(n) + 1 :]}"
+                    key = f"object/{f.attribute}"
             slot.setdefault(key, []).append((f, y0))
         for items in slot.values():
             f0 = items[0][0]

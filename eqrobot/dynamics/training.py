@@ -197,13 +197,7 @@ def rollout_errors(
     out = {}
     rng = np.random.default_rng(seed)
     dtype = next(model.parameters()).dtype if model is not None else torch.float64
-    obj_pts = [
-        f
-        for f in spec.fields
-        if f.kind == "point"
-        and f.name.endswith("_position")
-        and f.name not in ("ee_position", "base_position")
-    ]
+    obj_pts = [f for f in spec.by_role("object") if f.kind == "point"]
     frames = [f for f in spec.fields if f.kind == "frame"]
     ee = spec["ee_position"] if "ee_position" in spec else None
     for h in horizons:

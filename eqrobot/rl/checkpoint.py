@@ -46,8 +46,9 @@ def algo_classes() -> dict[str, type]:
 
     from eqrobot.policies.sac import EquivariantSAC
     from eqrobot.policies.td3 import EquivariantTD3
+    from eqrobot.policies.tqc import EquivariantTQC
 
-    return {"sac": EquivariantSAC, "td3": EquivariantTD3, "ppo": PPO}
+    return {"sac": EquivariantSAC, "td3": EquivariantTD3, "tqc": EquivariantTQC, "ppo": PPO}
 
 
 def save_model(model, path: str | Path, meta: dict[str, Any] | None = None) -> Path:
@@ -118,7 +119,7 @@ def _infer_algo(data: dict[str, Any], meta: dict[str, Any] | None, zip_path: Pat
     algo = (meta or {}).get("algo")
     if algo is None:
         blob = json.dumps(data.get("policy_class", "")).lower()
-        candidates = [a for a in ("sac", "td3", "ppo") if f"{a}." in blob or f".{a}" in blob]
+        candidates = [a for a in ("sac", "td3", "ppo", "tqc") if f"{a}." in blob or f".{a}" in blob]
         if not candidates and "actorcriticpolicy" in blob:
             candidates = ["ppo"]
         if len(candidates) != 1:

@@ -190,19 +190,10 @@ class Simulator:
         self.client.resetBasePositionAndOrientation(body, self.to_world(position).tolist(), matrix_to_quat(R))
         self.client.resetBaseVelocity(body, [0.0, 0.0, 0.0], [0.0, 0.0, 0.0])
 
-    def read_bodies(self, bodies) -> list:
-        """Flat list, per body: position (3), frame columns (9), linear (3) and angular (3) velocity."""
-        get_pose, get_vel, to_matrix = self._get_pose, self._get_vel, p.getMatrixFromQuaternion
-        vals = []
-        for body in bodies:
-            pos, quat = get_pose(body)
-            m = to_matrix(quat)
-            lin, ang = get_vel(body)
-            vals += pos
-            vals += (m[0], m[3], m[6], m[1], m[4], m[7], m[2], m[5], m[8])  # columns: R.T.reshape(9)
-            vals += lin
-            vals += ang
-        return vals
+    def body_states(self, bodies) -> list[tuple]:
+        """Per body, in the world frame: ``(position, quaternion xyzw, linear, angular velocity)``."""
+        get_pose, get_vel = self._get_pose, self._get_vel
+        return [(*get_pose(body), *get_vel(body)) for body in bodies]
 
     def step(self) -> None:
         """Advance one control period (``n_substeps`` physics steps)."""
