@@ -55,6 +55,8 @@ class AgentSpec:
     """SB3 algorithm arguments overriding the preset's, key by key."""
     policy_kwargs: dict[str, Any] = field(default_factory=dict)
     """SB3 ``policy_kwargs`` overriding the preset's, key by key."""
+    augment: str | None = None
+    """Replay augmentation (``eqrobot.rl.config.AUGMENTATIONS``: so2, se3; off-policy only); None: off."""
 
 
 @dataclass
@@ -145,7 +147,7 @@ class ExperimentConfig:
     # --- checking -------------------------------------------------------------------------------
     def validate(self, source: str = "config") -> None:
         """Raise :class:`ConfigError` for anything that would fail once trials run."""
-        from eqrobot.rl.config import ALGOS, POLICIES
+        from eqrobot.rl.config import ALGOS, AUGMENTATIONS, POLICIES
 
         if not self.agents:
             raise ConfigError(f"{source}: no [[agents]]; add at least one (name, algo, policy)")
@@ -160,6 +162,10 @@ class ExperimentConfig:
                 raise ConfigError(f"{where}.name {a.name!r} is used by two agents; names must be unique")
             if a.algo not in ALGOS:
                 raise ConfigError(f"{where}.algo: unknown algo {a.algo!r}; valid: {', '.join(ALGOS)}")
+            if a.augment is not None and a.augment not in AUGMENTATIONS:
+                raise ConfigError(
+                    f"{where}.augment: unknown augmentation {a.augment!r}; valid: {', '.join(AUGMENTATIONS)}"
+                )
             if a.policy not in POLICIES:
                 raise ConfigError(
                     f"{where}.policy: unknown policy {a.policy!r}; valid: {', '.join(POLICIES)}"
@@ -274,6 +280,7 @@ class Trial:
             eval_episodes=self.eval_episodes,
             out=str(out),
             run_name=self.name,
+            augment=self.agent.augment,
             hyperparams=dict(self.agent.hyperparams),
             policy_kwargs=dict(self.agent.policy_kwargs),
             save_replay_buffer=save_replay_buffer,

@@ -83,6 +83,10 @@ def test_a_grid_expands_to_its_cross_product(tmp_path):
         (('agents = "eq"', 'agents = "eqq"'), "grids[1].agents: unknown agent 'eqq'; valid: eq, mlp"),
         (('algo = "sac"', 'algo = "dqn"'), "agents[0].algo: unknown algo 'dqn'; valid: sac, td3, ppo"),
         (('policy = "mlp"', 'policy = "cnn"'), "unknown policy 'cnn'; valid: equivariant, mlp"),
+        (
+            ('policy = "mlp"', 'policy = "mlp"\naugment = "so4"'),
+            "unknown augmentation 'so4'; valid: so2, se3",
+        ),
         (("steps = 400", "steps = 0"), "grids[0].steps must be > 0"),
         (("steps = 400", "steps = [400, -5]"), "grids[0].steps must be > 0"),
         (
