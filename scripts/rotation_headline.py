@@ -175,8 +175,8 @@ def _results_from_checkpoints(args, config) -> dict[str, list]:
 
 def _results_from_sweep(args, config) -> tuple[dict[str, list], dict[tuple[str, str], Path]]:
     """Run the sweep; task -> RotationResults (policies renamed to their kind), (task, kind) -> run folder."""
+    from eqrobot.experiments.rotation_api import RotationResult
     from eqrobot.experiments.sweep import RUNS_DIR, run_sweep
-    from eqrobot.rl.rotation import RotationResult
 
     ledger = run_sweep(
         config, args.runs_dir, address=args.address, max_concurrent=args.jobs, resume=args.resume
@@ -252,7 +252,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     from eqrobot.experiments.report import merge_results
-    from eqrobot.rl.rotation import format_gap, load_policy, simulator_equivariance_gap
+    from eqrobot.experiments.rotation_api import format_gap, load_policy, simulator_equivariance_gap
 
     t_start = time.time()
     args.out_dir.mkdir(parents=True, exist_ok=True)
@@ -341,7 +341,7 @@ def main(argv=None) -> int:
         md_parts.append(md)
 
     report["timing_s"] = {"sweep": t_sweep, "total": time.time() - t_start}
-    from eqrobot.rl.rotation import _jsonable
+    from eqrobot.experiments.rotation_api import jsonable as _jsonable
 
     out_json = args.out_dir / "rotation_headline.json"
     tmp = out_json.with_suffix(".json.tmp")

@@ -403,7 +403,10 @@ def _env_id(name: str, where: str) -> str:
 
 
 def _check_splits(names: list[str], where: str) -> None:
-    from eqrobot.rl.rotation_splits import SPLITS
+    try:  # the splits' home after the rotation/ move, and before it
+        from eqrobot.rotation.splits import SPLITS
+    except ImportError:
+        from eqrobot.rl.rotation_splits import SPLITS
 
     for n in names:
         if n not in SPLITS:

@@ -4,7 +4,7 @@ Each task loads the policy from its run folder (or ``"oracle"``) and builds its 
 worker (live envs do not pickle), then plays a chunk of the split's fixed ``(seed, options)``
 episodes with the same episode loop as ``eqrobot rotation``. An episode's outcome depends only on
 its seed and options, so the per-episode records equal those of
-:func:`eqrobot.rl.rotation.evaluate_rotation` for the same split seed, however the episodes are
+:func:`evaluate_rotation` (``eqrobot rotation``) for the same split seed, however the episodes are
 chunked (tests/experiments/test_sweep_ray.py checks it).
 """
 
@@ -20,15 +20,10 @@ def _rollout_chunk(source: str, env_id: str, env_kwargs: dict | None, episodes: 
     """Play ``episodes`` (SplitEpisode objects) with the policy at ``source``; one record each."""
     import torch
 
-    from eqrobot.rl import rotation
+    from eqrobot.experiments import rotation_api
 
     torch.set_num_threads(1)
-    policy = rotation.load_policy(source, env_id)
-    vec = rotation._make_vec_env(env_id, env_kwargs, 1)
-    try:
-        return rotation._rollout_episodes(vec, policy, episodes, 1)
-    finally:
-        vec.close()
+    return rotation_api.play(env_id, env_kwargs, rotation_api.load_policy(source, env_id), episodes)
 
 
 def _chunks(items: list, size: int) -> list[list]:
@@ -48,11 +43,10 @@ def evaluate_on_splits(
     """
     import ray
 
-    from eqrobot.rl import rotation
-    from eqrobot.rl.rotation_splits import resolve_splits
+    from eqrobot.experiments import rotation_api as rotation
 
-    splits = resolve_splits(list(evaluation.splits))
-    refused = rotation._check_options(env_id, env_kwargs, splits, evaluation.seed)
+    splits = rotation.resolve_splits(list(evaluation.splits))
+    refused = rotation.refused_bins(env_id, env_kwargs, splits, evaluation.seed)
     episodes = [
         e
         for s in splits
@@ -77,7 +71,7 @@ def evaluate_on_splits(
             r.update({k: v for k, v in ep.describe().items() if k not in r})
         rows = []
         for s in splits:
-            cells = rotation._summarize(name, s, [r for r in records if r["split"] == s.name])
+            cells = rotation.summarize_bins(name, s, [r for r in records if r["split"] == s.name])
             for c in cells:
                 if (s.name, c.bin) in refused:
                     c.note = "env refused the reset: " + refused[(s.name, c.bin)]
@@ -92,7 +86,7 @@ def evaluate_on_splits(
             episodes=records,
             meta={
                 "n_envs": 1,
-                "env_kwargs": rotation._jsonable(env_kwargs or {}),
+                "env_kwargs": rotation.jsonable(env_kwargs or {}),
                 "deterministic": True,
                 "joint1_limit_deg": rotation.JOINT1_LIMIT_DEG,
                 "policy_sources": {name: str(policies[name])},
