@@ -175,8 +175,8 @@ def _results_from_checkpoints(args, config) -> dict[str, list]:
 
 def _results_from_sweep(args, config) -> tuple[dict[str, list], dict[tuple[str, str], Path]]:
     """Run the sweep; task -> RotationResults (policies renamed to their kind), (task, kind) -> run folder."""
-    from eqrobot.experiments.rotation_api import RotationResult
     from eqrobot.experiments.sweep import RUNS_DIR, run_sweep
+    from eqrobot.rotation.results import RotationResult
 
     ledger = run_sweep(
         config, args.runs_dir, address=args.address, max_concurrent=args.jobs, resume=args.resume
@@ -252,7 +252,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     from eqrobot.experiments.report import merge_results
-    from eqrobot.experiments.rotation_api import format_gap, load_policy, simulator_equivariance_gap
+    from eqrobot.rollout.agents import resolve_agent
+    from eqrobot.rotation.sim_gap import format_gap, simulator_equivariance_gap
 
     t_start = time.time()
     args.out_dir.mkdir(parents=True, exist_ok=True)
@@ -283,7 +284,7 @@ def main(argv=None) -> int:
                 p: (run_dirs.get((task, p)) or Path(args.from_checkpoints) / f"{task}_{p}.zip")
                 for p in args.policies
             }
-            policies = {p: load_policy(str(s), env_id) for p, s in sources.items()}
+            policies = {p: resolve_agent(str(s), env_id) for p, s in sources.items()}
             for pol, policy in policies.items():
                 gaps[pol] = simulator_equivariance_gap(
                     env_id, policy, episodes=args.sim_gap_episodes, seed=args.seed
@@ -341,11 +342,11 @@ def main(argv=None) -> int:
         md_parts.append(md)
 
     report["timing_s"] = {"sweep": t_sweep, "total": time.time() - t_start}
-    from eqrobot.experiments.rotation_api import jsonable as _jsonable
+    from eqrobot.rotation.results import jsonable
 
     out_json = args.out_dir / "rotation_headline.json"
     tmp = out_json.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(_jsonable(report), indent=1, allow_nan=False))
+    tmp.write_text(json.dumps(jsonable(report), indent=1, allow_nan=False))
     os.replace(tmp, out_json)
     (args.out_dir / "rotation_headline.md").write_text(
         "# Rotation generalization headline (written by scripts/rotation_headline.py)\n\n"

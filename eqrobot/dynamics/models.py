@@ -36,10 +36,7 @@ scale (RMS norm), scalars are standardised per component.
 
 from __future__ import annotations
 
-import os
-import tempfile
-from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -48,13 +45,7 @@ from torch import nn
 from eqrobot.geometry.so3 import exp_so3, log_so3
 from eqrobot.geometry.spec import ArraySpec, Field, GeometrySpec
 
-CHECKPOINT_FORMAT = "eqrobot.dynamics.model"
-CHECKPOINT_VERSION = 1
 _ROBOT_ANCHOR = "ee_position"
-
-
-class CheckpointError(ValueError):
-    """A dynamics checkpoint that cannot be read (corrupt, truncated, another format or version)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -114,7 +105,7 @@ class SceneLayout:
         return _ROBOT_ANCHOR if _ROBOT_ANCHOR in names else names[0]
 
 
-class _Centered(nn.Module):
+class _AnchorRelativeMLP(nn.Module):
     """An MLP fed points relative to its anchor (the same inputs as the equivariant net: translation
     invariant, rotations must be learned). The anchor's own coordinates become zeros."""
 
@@ -268,7 +259,7 @@ class DynamicsModel(nn.Module):
             net = enn.MLPNet(in_spec, out_spec, hidden=c.hidden, layers=c.layers)
         else:
             net = enn.mlp_matching(in_spec, out_spec, int(target), layers=c.layers)
-        return _Centered(net, in_spec, anchor)
+        return _AnchorRelativeMLP(net, in_spec, anchor)
 
     def _build_indices(self):
         """Index tensors that gather each net's input from [state, action] and scatter outputs back."""
@@ -592,68 +583,3 @@ def matched_mlp(model: DynamicsModel, data=None) -> DynamicsModel:
         for name in ("in_scale", "in_shift", "out_scale", "out_shift", "err_weight", "normalized"):
             getattr(mlp, name).copy_(getattr(model, name))
     return mlp
-
-
-# --------------------------------------------------------------------------------------------
-# save / load
-# --------------------------------------------------------------------------------------------
-def save_model(model: DynamicsModel, path, extra: dict | None = None) -> Path:
-    """``torch.save`` of state_dict + spec + config, written atomically (tmp file + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    cfg = asdict(model.config)
-    cfg["static_fields"] = list(cfg["static_fields"])
-    payload = {
-        "format": CHECKPOINT_FORMAT,
-        "version": CHECKPOINT_VERSION,
-        "config": cfg,
-        "spec": model.geometry_spec.to_dict(),
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "extra": extra or {},
-    }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(payload, fh)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
-
-def load_model(path, spec: GeometrySpec | None = None, map_location="cpu") -> DynamicsModel:
-    """Read a checkpoint of :func:`save_model`; with ``spec``, require it to match."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no dynamics checkpoint at {path}")
-    try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # noqa: BLE001 - torch raises many types for a bad file
-        raise CheckpointError(
-            f"{path}: not a readable dynamics checkpoint (corrupt or truncated?): {e}"
-        ) from e
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path}: not an eqrobot dynamics checkpoint")
-    if payload.get("version") != CHECKPOINT_VERSION:
-        raise CheckpointError(
-            f"{path}: checkpoint version {payload.get('version')}, this eqrobot reads {CHECKPOINT_VERSION}"
-        )
-    file_spec = GeometrySpec.from_dict(payload["spec"])
-    if spec is not None and spec != file_spec:
-        from eqrobot.dynamics.data import spec_differences
-
-        raise CheckpointError(
-            f"{path}: model was trained for another geometry spec: "
-            + "; ".join(spec_differences(file_spec, spec))
-        )
-    cfg = dict(payload["config"])
-    cfg["static_fields"] = tuple(cfg.get("static_fields", ()))
-    model = DynamicsModel(file_spec, DynamicsConfig(**cfg))
-    try:
-        model.load_state_dict(payload["state_dict"])
-    except RuntimeError as e:
-        raise CheckpointError(f"{path}: weights do not fit the model the checkpoint describes: {e}") from e
-    model.checkpoint_extra = payload.get("extra", {})
-    return model

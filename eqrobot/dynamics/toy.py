@@ -111,14 +111,6 @@ class ToyPushModel(torch.nn.Module):
         return out
 
 
-def random_rotation_np(rng: np.random.Generator) -> np.ndarray:
-    q, r = np.linalg.qr(rng.normal(size=(3, 3)))
-    q = q * np.sign(np.diag(r))
-    if np.linalg.det(q) < 0:
-        q[:, 0] = -q[:, 0]
-    return q
-
-
 def toy_reset(spec: GeometrySpec, rng: np.random.Generator, batch: int = 1, world=None) -> dict:
     """Random initial observations (float64 dict) of the toy world, moved by ``world=(R, t)`` if given."""
     o = spec.observation
@@ -169,7 +161,8 @@ def toy_transitions(
 
     Actions: noisy pushes towards the object (so contacts happen) unless ``policy`` is given.
     """
-    from eqrobot.dynamics.data import Transitions, limit_action
+    from eqrobot.dynamics.data import Transitions
+    from eqrobot.policies.distributions import limit_action
 
     rng = np.random.default_rng(seed)
     model = ToyPushModel(spec).double()
@@ -200,7 +193,7 @@ def toy_transitions(
             a = np.concatenate([d, rng.uniform(-1, 1, (n_episodes, 1))], axis=1)
         else:
             a, _ = policy.predict(obs)
-        a = limit_action(np.asarray(a, dtype=np.float64), spec)
+        a = limit_action(np.asarray(a, dtype=np.float64), spec.action)
         nxt = model.step(torch.as_tensor(x), torch.as_tensor(a)).numpy()
         cols["observation"].append(x)
         cols["achieved_goal"].append(obs["achieved_goal"])

@@ -403,10 +403,7 @@ def _env_id(name: str, where: str) -> str:
 
 
 def _check_splits(names: list[str], where: str) -> None:
-    try:  # the splits' home after the rotation/ move, and before it
-        from eqrobot.rotation.splits import SPLITS
-    except ImportError:
-        from eqrobot.rl.rotation_splits import SPLITS
+    from eqrobot.rotation.splits import SPLITS
 
     for n in names:
         if n not in SPLITS:

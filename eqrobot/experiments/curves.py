@@ -78,7 +78,7 @@ def _order(key: tuple, env_order: dict) -> tuple:
 
 def summarize(runs: list[dict], level: float = LEVEL) -> list[dict]:
     """One row per group: seeds, final success, steps to ``level`` per seed, median, intervals."""
-    from eqrobot.experiments.rotation_api import wilson_interval
+    from eqrobot.rotation.results import wilson_interval
 
     groups: dict[tuple, list[dict]] = {}
     for r in runs:

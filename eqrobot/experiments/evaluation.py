@@ -20,10 +20,28 @@ def _rollout_chunk(source: str, env_id: str, env_kwargs: dict | None, episodes: 
     """Play ``episodes`` (SplitEpisode objects) with the policy at ``source``; one record each."""
     import torch
 
-    from eqrobot.experiments import rotation_api
+    from eqrobot.rollout.agents import resolve_agent
+    from eqrobot.rollout.episodes import Reset, make_episode_env, run_episodes
 
     torch.set_num_threads(1)
-    return rotation_api.play(env_id, env_kwargs, rotation_api.load_policy(source, env_id), episodes)
+    agent = resolve_agent(source, env_id)
+    vec = make_episode_env(env_id, env_kwargs, 1)
+    try:
+        done = run_episodes(vec, agent, [Reset(e.seed, e.options) for e in episodes])
+    finally:
+        vec.close()
+    return [
+        {
+            "split": e.split,
+            "bin": e.bin_index,
+            "episode": e.episode,
+            "seed": e.seed,
+            "success": bool(ep.success),
+            "return": ep.episode_return,
+            "length": ep.length,
+        }
+        for ep, e in zip(done, episodes, strict=True)
+    ]
 
 
 def _chunks(items: list, size: int) -> list[list]:
@@ -43,10 +61,12 @@ def evaluate_on_splits(
     """
     import ray
 
-    from eqrobot.experiments import rotation_api as rotation
+    from eqrobot.rotation.results import RotationResult, jsonable, summarize_bins
+    from eqrobot.rotation.splits import JOINT1_LIMIT_DEG, resolve_splits
+    from eqrobot.rotation.sweep import _refused_bins
 
-    splits = rotation.resolve_splits(list(evaluation.splits))
-    refused = rotation.refused_bins(env_id, env_kwargs, splits, evaluation.seed)
+    splits = resolve_splits(list(evaluation.splits))
+    refused = _refused_bins(env_id, env_kwargs, splits, evaluation.seed)
     episodes = [
         e
         for s in splits
@@ -71,12 +91,12 @@ def evaluate_on_splits(
             r.update({k: v for k, v in ep.describe().items() if k not in r})
         rows = []
         for s in splits:
-            cells = rotation.summarize_bins(name, s, [r for r in records if r["split"] == s.name])
+            cells = summarize_bins(name, s, [r for r in records if r["split"] == s.name])
             for c in cells:
                 if (s.name, c.bin) in refused:
                     c.note = "env refused the reset: " + refused[(s.name, c.bin)]
             rows.extend(cells)
-        results[name] = rotation.RotationResult(
+        results[name] = RotationResult(
             env_id=env_id,
             policies=[name],
             splits=[s.name for s in splits],
@@ -86,9 +106,9 @@ def evaluate_on_splits(
             episodes=records,
             meta={
                 "n_envs": 1,
-                "env_kwargs": rotation.jsonable(env_kwargs or {}),
+                "env_kwargs": jsonable(env_kwargs or {}),
                 "deterministic": True,
-                "joint1_limit_deg": rotation.JOINT1_LIMIT_DEG,
+                "joint1_limit_deg": JOINT1_LIMIT_DEG,
                 "policy_sources": {name: str(policies[name])},
                 "ray_tasks": len(pending[name]),
             },

@@ -63,7 +63,7 @@ def collect_runs(out: Path) -> tuple[list[dict], dict[str, dict]]:
 
 def merge_results(results: list):
     """One RotationResult holding the policies of several (same env, splits, episodes, seed)."""
-    from eqrobot.experiments.rotation_api import RotationResult
+    from eqrobot.rotation.results import RotationResult
 
     first = results[0]
     return RotationResult(
@@ -80,7 +80,7 @@ def merge_results(results: list):
 
 def rotation_tables(out: Path) -> tuple[list[dict], list[dict]]:
     """(retention rows per trial, headline checks per trial) from the saved rotation.json files."""
-    from eqrobot.experiments.rotation_api import RotationResult
+    from eqrobot.rotation.results import RotationResult
 
     config = load_sweep_config(out)
     rows, checks = [], []
@@ -197,9 +197,9 @@ def build_report(out: str | os.PathLike) -> dict[str, Any]:
         "headline": checks,
         "runs": runs,
     }
-    from eqrobot.experiments.rotation_api import jsonable as _jsonable
+    from eqrobot.rotation.results import jsonable
 
-    (out / "report.json").write_text(json.dumps(_jsonable(report), indent=1, allow_nan=False) + "\n")
+    (out / "report.json").write_text(json.dumps(jsonable(report), indent=1, allow_nan=False) + "\n")
     n_status = {s: sum(e["status"] == s for e in entries.values()) for s in ("finished", "error", "pending")}
     md = [f"# Sweep `{config.name}`", "", config.description, ""]
     md.append(f"Trials: {len(entries)} ({', '.join(f'{v} {k}' for k, v in n_status.items() if v)}).")

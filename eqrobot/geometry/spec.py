@@ -376,3 +376,29 @@ def xyz_to_e3nn(x):
     """Permute every (x, y, z) triple of a purely l=1 array into e3nn's (y, z, x) order."""
     v = x.reshape(*x.shape[:-1], -1, 3)
     return v[..., [1, 2, 0]].reshape(x.shape)
+
+
+def spec_differences(
+    a: GeometrySpec, b: GeometrySpec, a_name: str = "first", b_name: str = "second"
+) -> list[str]:
+    """Human-readable differences between two geometry specs, one line per part (empty when equal).
+
+    ``a_name``/``b_name`` label the two sides in the message (e.g. ``"checkpoint"`` and ``"env"``).
+    """
+    diffs = []
+    pa, pb = a.parts(), b.parts()
+    for part, sa in pa.items():
+        sb = pb[part]
+        if sa == sb:
+            continue
+        fa = {f.name: f for f in sa.fields}
+        fb = {f.name: f for f in sb.fields}
+        bits = []
+        if only_a := sorted(set(fa) - set(fb)):
+            bits.append(f"only in {a_name}: {only_a}")
+        if only_b := sorted(set(fb) - set(fa)):
+            bits.append(f"only in {b_name}: {only_b}")
+        if changed := sorted(n for n in set(fa) & set(fb) if fa[n] != fb[n]):
+            bits.append(f"different kind/layout: {changed}")
+        diffs.append(f"{part}: " + ("; ".join(bits) or "same fields in another order"))
+    return diffs

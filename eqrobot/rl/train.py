@@ -32,17 +32,10 @@ from typing import Any
 
 import numpy as np
 
-from eqrobot.rl.checkpoint import (
-    BUFFER_NAME,
-    CONFIG_NAME,
-    MODEL_NAME,
-    algo_classes,
-    atomic_write_bytes,
-    save_model,
-    save_replay_buffer,
-)
+from eqrobot.rl.checkpoint import atomic_write_bytes, save_model, save_replay_buffer
 from eqrobot.rl.config import ALGOS, AUGMENTATIONS, OFF_POLICY_ALGOS, POLICIES, TrainConfig
 from eqrobot.rl.presets import HER_KWARGS, get_preset, task_of
+from eqrobot.rollout.checkpoints import BUFFER_NAME, CONFIG_NAME, MODEL_NAME, algo_classes, load_model
 
 EVAL_CSV = "eval.csv"
 STATE_NAME = "state.json"
@@ -238,7 +231,7 @@ def fill_with_demos(model, episodes: int, env_id: str) -> dict[str, float]:
 def _make_callback(model, c: TrainConfig, run_dir: Path, meta: dict[str, Any], start_step: int):
     from stable_baselines3.common.callbacks import BaseCallback
 
-    from eqrobot.rl.evaluate import evaluate
+    from eqrobot.rollout.evaluation import evaluate
 
     class EvalCheckpointCallback(BaseCallback):
         """Periodic evaluation + atomic checkpoint + tqdm bar with the current success rates."""
@@ -385,8 +378,6 @@ def train(config: TrainConfig) -> Path:
     venv = make_vec_env(c)
     tb_dir = str(run_dir / "tb") if _has_tensorboard() else None
     if c.resume and (run_dir / MODEL_NAME).exists():
-        from eqrobot.rl.checkpoint import load_model
-
         model = load_model(run_dir, env=venv, device=c.device, tensorboard_log=tb_dir)
         if c.save_replay_buffer and (run_dir / BUFFER_NAME).exists() and hasattr(model, "load_replay_buffer"):
             with warnings.catch_warnings():

@@ -128,7 +128,7 @@ def test_report_has_curves_intervals_and_retention(sweep, capsys):
 
 
 def test_ray_evaluation_equals_evaluate_rotation_per_episode(sweep):
-    from eqrobot.experiments.rotation_api import RotationResult, evaluate_rotation
+    from eqrobot.rotation import RotationResult, evaluate_rotation
 
     out, *_ = sweep
     sources = {EQ0: out / "runs" / EQ0, "oracle": "oracle"}

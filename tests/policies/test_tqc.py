@@ -161,7 +161,7 @@ def test_tqc_her_trains_on_reach_and_round_trips(policy, tmp_path):
 @pytest.mark.parametrize("policy", ["equivariant", "mlp"])
 def test_eqrobot_train_algo_tqc(policy, tmp_path):
     from eqrobot.cli import main
-    from eqrobot.rl.checkpoint import load_model
+    from eqrobot.rollout.checkpoints import load_model
 
     argv = ["train", "--algo", "tqc", "--policy", policy, "--steps", "150", "--eval-freq", "0"]
     argv += ["--out", str(tmp_path), "--run-name", "run", "--no-progress", "--hp", "learning_starts=60"]

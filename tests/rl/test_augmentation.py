@@ -252,7 +252,7 @@ def test_flat_replay_buffer():
 
 
 def test_train_with_augment(tmp_path):
-    from eqrobot.rl.checkpoint import load_model
+    from eqrobot.rollout.checkpoints import load_model
     from eqrobot.rl.config import TrainConfig
     from eqrobot.rl.train import resolve_config, train
 

@@ -7,7 +7,7 @@ import pytest
 
 from eqrobot.experiments.config import load_experiment
 from eqrobot.experiments.retention import headline_check
-from eqrobot.experiments.rotation_api import BinResult, RotationResult, wilson_interval
+from eqrobot.rotation.results import BinResult, RotationResult, wilson_interval
 
 ROOT = Path(__file__).resolve().parents[2]
 
