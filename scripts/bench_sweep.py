@@ -52,7 +52,7 @@ def measure(config: ExperimentConfig, folder: Path, concurrent: int) -> dict:
     ledger = run_sweep(config, out, max_concurrent=concurrent)
     wall = time.perf_counter() - t0
     train_s = [
-        json.loads((out / "runs" / name / "trial.json").read_text())["train_s"] for name in ledger["trials"]
+        json.loads((out / "trials" / f"{name}.json").read_text())["train_s"] for name in ledger["trials"]
     ]
     n = len(train_s)
     return {

@@ -234,9 +234,11 @@ def _run_summary(run_dir: Path) -> dict:
 
 
 def _copy_checkpoints(args, task: str, run_dirs: dict) -> dict:
+    from eqrobot.rollout.checkpoints import checkpoint_folder
+
     ckpts = {}
     for pol in args.policies:
-        src = run_dirs[(task, pol)] / "model.zip"
+        src = checkpoint_folder(run_dirs[(task, pol)]) / "model.zip"
         mb = src.stat().st_size / 2**20
         if mb <= args.max_checkpoint_mb:
             dst = Path(args.checkpoints_dir) / f"{task}_{pol}.zip"

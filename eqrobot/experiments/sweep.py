@@ -5,8 +5,10 @@ A sweep folder (the Tune experiment folder) holds::
     experiment.json          the checked experiment config (a resumed sweep must match it)
     sweep.json               the ledger: every trial's status (finished / error / pending), its error,
                              the node it ran on, and each rotation evaluation written
-    runs/<trial>/            the run folder of each trial (model.zip, config.json, eval.csv, tb/, ...)
-                             and, once evaluated, rotation.json (every episode) and rotation.md
+    runs/<trial>/            the run folder of each trial, as `eqrobot train` writes it (config.json,
+                             state.json, checkpoints/, eval.csv, tb/) and, once evaluated,
+                             rotation.json (every episode) and rotation.md
+    trials/<trial>.json      where the trial ran (node, host) and its time inside `train`
     references/<env>/        rotation.json of reference policies (e.g. the oracle), if configured
     tuner.pkl, experiment_state-*.json, <tune trial dirs>/   Tune's own state (for ``resume``)
 
@@ -24,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from eqrobot.experiments.config import ConfigError, ExperimentConfig, Trial
-from eqrobot.experiments.trial import RUNS_DIR, TRIAL_INFO, is_finished, run_status
+from eqrobot.experiments.trial import RUNS_DIR, is_finished, run_status, trial_info_path
 
 EXPERIMENT_FILE = "experiment.json"
 LEDGER_FILE = "sweep.json"
@@ -80,7 +82,6 @@ def run_trials(
         # the saved Tuner holds the callbacks of the interrupted call: use this call's instead
         tuner._local_tuner._run_config.callbacks = list(callbacks or [])
     else:
-        by_name = {t.name: t for t in trials}
         tuner = tune.Tuner(
             trainable,
             param_space={
@@ -101,7 +102,6 @@ def run_trials(
                 failure_config=tune.FailureConfig(max_failures=0),
             ),
         )
-        del by_name
     grid = tuner.fit()
     errors = {}
     for result in grid:
@@ -118,8 +118,8 @@ def ledger_entries(trials: list[Trial], runs_dir: Path, errors: dict[str, str] |
         run_dir = runs_dir / t.name
         state = run_status(run_dir)
         info = {}
-        if (run_dir / TRIAL_INFO).exists():
-            info = json.loads((run_dir / TRIAL_INFO).read_text())
+        if trial_info_path(runs_dir, t.name).exists():
+            info = json.loads(trial_info_path(runs_dir, t.name).read_text())
         if is_finished(run_dir, t.steps):
             status = "finished"
         elif errors and t.name in errors:

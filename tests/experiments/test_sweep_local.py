@@ -13,6 +13,7 @@ tune = pytest.importorskip("ray.tune")
 
 from eqrobot.experiments import load_experiment, ray_session, run_sweep  # noqa: E402
 from eqrobot.experiments.cluster import loopback_only_env  # noqa: E402
+from eqrobot.rollout.checkpoints import checkpoint_folder  # noqa: E402
 
 TINY = """
 name = "tiny"
@@ -71,6 +72,10 @@ def local_ray():
     assert not ray.is_initialized()
 
 
+def _file_times(folder):
+    return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
+
+
 @pytest.fixture(scope="module")
 def sweep(local_ray, tmp_path_factory):
     """The sweep interrupted after its first trial, then resumed from the command line: (folder,
@@ -82,7 +87,7 @@ def sweep(local_ray, tmp_path_factory):
     toml.write_text(TINY)
     out = tmp / "tiny"
     first = run_sweep(load_experiment(toml), out, max_concurrent=1, callbacks=[InterruptAfterFirstTrial()])
-    stamps = {p.name: p.stat().st_mtime_ns for p in (out / "runs" / EQ0).iterdir() if p.is_file()}
+    stamps = _file_times(out / "runs" / EQ0)
     assert main(["sweep", "run", str(toml), "--out", str(out), "--resume"]) == 1  # 1: a trial failed
     final = json.loads((out / "sweep.json").read_text())
     return out, first, final, stamps
@@ -94,12 +99,11 @@ def test_the_interrupted_sweep_keeps_its_finished_trial_and_resume_does_not_reru
     assert first["trials"][EQ1]["status"] != "finished"
     assert final["trials"][EQ0]["status"] == final["trials"][EQ1]["status"] == "finished"
     # the finished trial's run folder was not touched by the resumed sweep
-    for name, mtime in stamps.items():
-        if name != "trial.json":
-            assert (out / "runs" / EQ0 / name).stat().st_mtime_ns == mtime, name
+    assert stamps == _file_times(out / "runs" / EQ0)
     for name in (EQ0, EQ1):
         run = out / "runs" / name
-        assert {"model.zip", "config.json", "eval.csv", "state.json"} <= {p.name for p in run.iterdir()}
+        assert {"checkpoints", "config.json", "eval.csv", "state.json"} <= {p.name for p in run.iterdir()}
+        assert (checkpoint_folder(run) / "model.zip").exists()
         rows = (run / "eval.csv").read_text().splitlines()
         assert [r.split(",")[0] for r in rows[1:]] == ["0", "150", "300"]  # each evaluation once
 
