@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -102,13 +104,28 @@ def run_trials(
                 failure_config=tune.FailureConfig(max_failures=0),
             ),
         )
-    grid = tuner.fit()
+    grid = _fit_keeping_signal_handlers(tuner)
     errors = {}
     for result in grid:
         name = (result.config or {}).get("trial", {}).get("name")
         if name is not None and result.error is not None:
             errors[name] = f"{type(result.error).__name__}: {result.error}"
     return ledger_entries(trials, runs_dir, errors)
+
+
+def _fit_keeping_signal_handlers(tuner):
+    """``tuner.fit()``, then the SIGINT/SIGUSR1 handlers as they were: Tune installs its own and
+    only puts the old one back when a signal arrives, so after a normal fit the next Ctrl-C of the
+    calling program would be swallowed by a Tune run that has already ended."""
+    names = [s for s in ("SIGINT", "SIGUSR1") if hasattr(signal, s)]
+    main_thread = threading.current_thread() is threading.main_thread()
+    saved = {s: signal.getsignal(getattr(signal, s)) for s in names} if main_thread else {}
+    try:
+        return tuner.fit()
+    finally:
+        for s, handler in saved.items():
+            if handler is not None:
+                signal.signal(getattr(signal, s), handler)
 
 
 def ledger_entries(trials: list[Trial], runs_dir: Path, errors: dict[str, str] | None = None) -> dict:

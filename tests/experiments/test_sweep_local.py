@@ -156,3 +156,9 @@ def test_ray_evaluation_equals_evaluate_rotation_per_episode(sweep):
 
 def test_the_local_ray_listens_on_loopback_only(local_ray):
     assert {n["NodeManagerAddress"] for n in ray.nodes()} == {"127.0.0.1"}
+
+
+def test_the_sweep_leaves_ctrl_c_to_the_caller(sweep):
+    import signal as sig
+
+    assert sig.getsignal(sig.SIGINT) is sig.default_int_handler  # Tune's handler is gone again
