@@ -109,7 +109,12 @@ def _cmd_evaluate(args) -> int:
     if env_id is None:
         raise CLIError(f"{args.run}: the checkpoint does not say which env it was trained on; pass --env")
     model = resolve_agent(args.run, env_id)
-    env_kwargs = {"task_rotation_range": math.radians(args.rotation_range)} if args.rotation_range else {}
+    # an rl-zoo3 run's env_kwargs (its config.yml / args.yml) apply to its own env
+    meta = getattr(model, "eqrobot_meta", {}) or {}
+    zoo_run = meta.get("source") == "rl-zoo3" and meta.get("env_id") == env_id
+    env_kwargs = dict(meta.get("env_kwargs") or {}) if zoo_run else {}
+    if args.rotation_range:
+        env_kwargs["task_rotation_range"] = math.radians(args.rotation_range)
     res = evaluate(model, env_id, args.episodes, args.seed, env_kwargs, deterministic=not args.stochastic)
     res["rotation_range_deg"] = args.rotation_range or 0.0
     if args.json:

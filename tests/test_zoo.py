@@ -148,3 +148,19 @@ def test_record_video_through_the_shim(tmp_path):
     assert rc == 0, out[-3000:]
     (mp4,) = (tmp_path / "videos").glob("*.mp4")
     assert mp4.stat().st_size > 1000
+
+
+def test_equivariant_normaliser_as_an_rl_zoo3_vec_env_wrapper():
+    """docs/rl_zoo3.md's `vec_env_wrapper` entry, resolved the way rl-zoo3 resolves it."""
+    from rl_zoo3.utils import get_wrapper_class
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from eqrobot.envs.normalization import EquivariantVecNormalize
+
+    name = "eqrobot.envs.normalization.EquivariantVecNormalize"
+    wrap = get_wrapper_class({"vec_env_wrapper": [{name: {"norm_reward": False}}]}, "vec_env_wrapper")
+    venv = wrap(DummyVecEnv([lambda: gym.make("eqrobot/Reach-v0")]))
+    assert isinstance(venv, EquivariantVecNormalize) and venv.norm_reward is False
+    obs = venv.reset()
+    assert set(obs) == {"observation", "achieved_goal", "desired_goal"}
+    venv.close()

@@ -46,3 +46,32 @@ def test_sac_her_trains_behind_equivariant_normaliser_and_load_refuses_vecnormal
     model.save(tmp_path / "model.zip")
     with pytest.raises(VecNormalizeError):
         SAC.load(tmp_path / "model.zip", env=VecNormalize(DummyVecEnv([type(toy_env)])))
+
+
+def test_normalised_observations_keep_the_policy_equivariant(toy_env, toy_spec):
+    """The point of the wrapper: policy(normalise(g . obs)) == R policy(normalise(obs)), float64."""
+    import numpy as np
+    from scipy.spatial.transform import Rotation
+
+    env = EquivariantVecNormalize(DummyVecEnv([lambda: toy_env]))
+    rng = np.random.default_rng(0)
+    env.reset()
+    for _ in range(30):  # statistics far from the identity
+        env.step(rng.uniform(-1, 1, (1, toy_spec.action.dim)).astype(np.float32))
+    env.training = False
+    actor = SAC("EquivariantPolicy", env, policy_kwargs=dict(SMALL)).policy.actor.double()
+    parts = toy_spec.parts()
+    obs = {
+        k: rng.normal(size=(8, parts[k].dim)) + 0.3 for k in ("observation", "achieved_goal", "desired_goal")
+    }
+
+    def act(o):
+        normalised = env.normalize_obs(o)
+        with torch.no_grad():
+            return actor({k: torch.as_tensor(v) for k, v in normalised.items()}, deterministic=True).numpy()
+
+    for seed in range(3):
+        R = Rotation.random(random_state=seed).as_matrix()
+        t = rng.uniform(-1, 1, 3)
+        moved = {k: parts[k].transform(v, R, t) for k, v in obs.items()}
+        np.testing.assert_allclose(act(moved), toy_spec.transform_action(act(obs), R), atol=1e-10)
