@@ -40,13 +40,9 @@ def _add_train(sub) -> None:
 def _cmd_train(args) -> int:
     from eqrobot.flags import dataclass_from_flags
     from eqrobot.rl.config import TrainConfig
-    from eqrobot.rl.train import TrainingInterrupted, read_eval_csv, train
+    from eqrobot.rl.train import read_eval_csv, train
 
-    try:
-        run_dir = train(dataclass_from_flags(TrainConfig, args))
-    except TrainingInterrupted as e:  # the message says what was saved
-        print(f"\ninterrupted: {e}", file=sys.stderr)
-        return 130
+    run_dir = train(dataclass_from_flags(TrainConfig, args))  # Ctrl-C: main() prints what was saved
     print(f"run folder: {run_dir}")
     csv_path = run_dir / "eval.csv"
     if csv_path.exists():
@@ -405,6 +401,11 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"eqrobot {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as e:  # Ctrl-C: say so (a TrainingInterrupted says what was saved)
+        if os.environ.get("EQROBOT_DEBUG"):
+            raise
+        print(f"\neqrobot {args.command}: interrupted" + (f": {e}" if str(e) else ""), file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
