@@ -1,12 +1,9 @@
 """RobotTaskEnv: one goal-conditioned Gymnasium env class; tasks differ only in their Task class.
 
-Observation (Dict of flat float32 arrays laid out by ``env.geometry_spec``)::
-
-    observation:   gravity_direction, base_position, ee_position, ee_velocity, gripper_width,
-                   [ee_orientation (yaw-control tasks)],
-                   per object: <obj>_position, <obj>_orientation (frame), <obj>_linear_velocity,
-                               <obj>_angular_velocity
-    achieved_goal / desired_goal: the task's goal fields (e.g. object_position [, object_orientation])
+Observation: a Dict of flat float32 arrays laid out by ``env.geometry_spec`` (reach it through
+wrappers with ``env.get_wrapper_attr("geometry_spec")``). ``observation`` holds the fields of the
+observation table (:data:`eqrobot.envs.observation.OBSERVATION_TABLE`, which builds both the spec and
+the vector); ``achieved_goal`` / ``desired_goal`` the task's goal fields (e.g. ``object_position``).
 
 Everything is in the world frame. Symmetry groups (shared/DESIGN.md section 2):
 

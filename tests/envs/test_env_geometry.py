@@ -240,3 +240,19 @@ def test_goal_marker_turns_with_the_goal_frame():
         np.testing.assert_allclose(frame, obs["desired_goal"][spec["object_orientation"].slice], atol=1e-6)
     finally:
         env.close()
+
+
+def test_equivariant_normalizer_finds_the_spec_behind_a_space_rebuilding_wrapper():
+    from gymnasium.wrappers import FilterObservation
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from eqrobot.envs.normalization import EquivariantVecNormalize
+
+    keys = ["achieved_goal", "desired_goal", "observation"]
+    venv = DummyVecEnv([lambda: FilterObservation(gym.make("eqrobot/Push-v0"), keys)])
+    try:
+        assert getattr(venv.observation_space, "geometry_spec", None) is None  # the space lost it
+        norm = EquivariantVecNormalize(venv)
+        assert norm.geometry_spec == venv.get_attr("geometry_spec")[0]
+    finally:
+        venv.close()
