@@ -151,7 +151,9 @@ class IsotropicGaussianDistribution(Distribution):
         full = self.expand_log_std(log_std)
         full = full.expand_as(mean_actions) if full.dim() < mean_actions.dim() else full
         self.mean_actions, self.log_std = mean_actions, log_std
-        self.distribution = Normal(mean_actions, full.exp())
+        # no argument validation: its checks (finite, positive scale, support) cost more ops than the
+        # density itself, twice per SAC update; the parameters come from our own nets
+        self.distribution = Normal(mean_actions, full.exp(), validate_args=False)
         return self
 
     def log_prob(self, actions: torch.Tensor) -> torch.Tensor:
