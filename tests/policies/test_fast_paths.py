@@ -49,3 +49,18 @@ def test_presets_use_fused_adam(policy, toy_env):
     assert model.actor.optimizer.defaults["fused"] and model.critic.optimizer.defaults["fused"]
     model.learn(150)  # learning_starts 100: 50 updates with the fused kernel
     assert all(torch.isfinite(p).all() for p in model.policy.parameters())
+
+
+def test_squash_slices_match_the_general_gathers():
+    from eqrobot.geometry.spec import ArraySpec
+    from eqrobot.policies.distributions import RadialSquashedGaussianDistribution
+
+    spec = ArraySpec([("d", "vector"), ("w", "pseudovector"), ("grip", "scalar", 2)])
+    fast, general = RadialSquashedGaussianDistribution(spec), RadialSquashedGaussianDistribution(spec)
+    general._n_vec_prefix = None
+    assert fast._n_vec_prefix == 2
+    u = torch.randn(6, spec.dim, dtype=torch.float64) * 2
+    assert torch.equal(fast.squash(u), general.squash(u))
+    assert torch.equal(fast.log_det_jacobian(u), general.log_det_jacobian(u))
+    scalar_first = ArraySpec([("grip", "scalar", 1), ("d", "vector")])
+    assert RadialSquashedGaussianDistribution(scalar_first)._n_vec_prefix is None
