@@ -64,3 +64,28 @@ def test_squash_slices_match_the_general_gathers():
     assert torch.equal(fast.log_det_jacobian(u), general.log_det_jacobian(u))
     scalar_first = ArraySpec([("grip", "scalar", 1), ("d", "vector")])
     assert RadialSquashedGaussianDistribution(scalar_first)._n_vec_prefix is None
+
+
+@pytest.mark.parametrize("policy", ["EquivariantPolicy", "MultiInputPolicy"])
+def test_fewer_ops_sac_update_matches_sb3_train(policy, toy_env):
+    from stable_baselines3 import HerReplayBuffer
+
+    def fresh():
+        model = EquivariantSAC(policy, toy_env, seed=0, learning_starts=100, batch_size=64,
+                               policy_kwargs={"net_arch": [16, 16]}, replay_buffer_class=HerReplayBuffer)  # fmt: skip
+        model.learn(100)  # fills the buffer, no update yet
+        return model
+
+    a, b = fresh(), fresh()
+    before = [p.detach().clone() for p in a.policy.parameters()]
+    b.fewer_ops_update = False  # SB3's own SAC.train
+    for model in (a, b):
+        torch.manual_seed(1)
+        np.random.seed(1)  # HER's goal sampling
+        model.train(gradient_steps=5, batch_size=64)
+    assert a._n_updates == b._n_updates == 5
+    for pa, pb in zip(a.policy.state_dict().values(), b.policy.state_dict().values(), strict=True):
+        torch.testing.assert_close(pa, pb, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(a.log_ent_coef, b.log_ent_coef)
+    moved = [(pa - p0).abs().max() for pa, p0 in zip(a.policy.parameters(), before, strict=True)]
+    assert max(moved) > 1e-4, "5 updates moved nothing: the comparison would be vacuous"
