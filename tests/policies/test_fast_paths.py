@@ -71,8 +71,8 @@ def test_fewer_ops_sac_update_matches_sb3_train(policy, toy_env):
     from stable_baselines3 import HerReplayBuffer
 
     def fresh():
-        model = EquivariantSAC(policy, toy_env, seed=0, learning_starts=100, batch_size=64,
-                               policy_kwargs={"net_arch": [16, 16]}, replay_buffer_class=HerReplayBuffer)  # fmt: skip
+        kwargs = dict(learning_starts=100, batch_size=64, replay_buffer_class=HerReplayBuffer)
+        model = EquivariantSAC(policy, toy_env, seed=0, policy_kwargs={"net_arch": [16, 16]}, **kwargs)
         model.learn(100)  # fills the buffer, no update yet
         return model
 
