@@ -16,94 +16,33 @@ import json
 import math
 import os
 import sys
-from typing import Any
 
 
 class CLIError(Exception):
     """A user-facing error: printed without a traceback, exit status 2."""
 
 
-def _parse_value(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
-def _parse_assignments(items: list[str] | None, what: str) -> dict[str, Any]:
-    out = {}
-    for item in items or []:
-        if "=" not in item:
-            raise CLIError(f"{what} {item!r}: expected KEY=VALUE (VALUE parsed as JSON when possible)")
-        key, value = item.split("=", 1)
-        out[key.strip()] = _parse_value(value)
-    return out
-
-
 # === train =========================================================================================
 def _add_train(sub) -> None:
-    from eqrobot.rl.config import ALGOS, POLICIES
+    from eqrobot.flags import add_dataclass_flags
+    from eqrobot.rl.config import TrainConfig
 
-    p = sub.add_parser("train", help="train a policy (SAC/TD3/PPO, equivariant or MLP) into a run folder")
-    p.add_argument("--env", default="eqrobot/Reach-v0", help="env id (default: %(default)s)")
-    p.add_argument("--algo", default="sac", help=f"one of {', '.join(ALGOS)} (default: %(default)s)")
-    p.add_argument(
-        "--policy", default="equivariant", help=f"one of {', '.join(POLICIES)} (default: %(default)s)"
+    p = sub.add_parser(
+        "train",
+        help="train a policy (SAC/TD3/PPO/TQC, equivariant or MLP) into a run folder",
+        description="Train a policy into a run folder. Unset numbers take the (env, algo, policy) preset; "
+        "print one with: python -m eqrobot.rl.presets ENV ALGO POLICY",
     )
-    p.add_argument("--steps", type=int, default=None, help="total env steps (default: the preset's)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--n-envs", type=int, default=1, help="parallel training envs")
-    p.add_argument("--vec-env", choices=("dummy", "subproc"), default="dummy")
-    p.add_argument(
-        "--demos", type=int, default=0, help="oracle episodes put in the replay buffer before learning"
-    )
-    p.add_argument(
-        "--rotation-range",
-        type=float,
-        default=0.0,
-        metavar="DEG",
-        help="random task rotation about gravity at each reset, +-DEG degrees",
-    )
-    p.add_argument("--eval-freq", type=int, default=None, help="env steps between evaluations (0: none)")
-    p.add_argument("--eval-episodes", type=int, default=20)
-    p.add_argument("--resume", metavar="RUN", default=None, help="continue this run folder")
-    p.add_argument("--out", default="runs", help="parent folder of run folders (default: %(default)s)")
-    p.add_argument("--run-name", default=None)
-    p.add_argument("--hp", action="append", metavar="KEY=VALUE", help="override an algorithm hyperparameter")
-    p.add_argument("--policy-kwarg", action="append", metavar="KEY=VALUE", help="override a policy kwarg")
-    p.add_argument("--env-kwarg", action="append", metavar="KEY=VALUE", help="extra gymnasium.make kwarg")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--threads", type=int, default=1, help="torch threads (default: %(default)s)")
+    add_dataclass_flags(p, TrainConfig)
     p.set_defaults(func=_cmd_train)
 
 
 def _cmd_train(args) -> int:
+    from eqrobot.flags import dataclass_from_flags
     from eqrobot.rl.config import TrainConfig
-    from eqrobot.rl.train import check_names, read_eval_csv, train
+    from eqrobot.rl.train import read_eval_csv, train
 
-    if args.resume is None:
-        check_names(args.env, args.algo, args.policy)
-    config = TrainConfig(
-        env_id=args.env,
-        algo=args.algo,
-        policy=args.policy,
-        steps=args.steps,
-        seed=args.seed,
-        n_envs=args.n_envs,
-        vec_env=args.vec_env,
-        demos=args.demos,
-        rotation_range_deg=args.rotation_range,
-        eval_freq=args.eval_freq,
-        eval_episodes=args.eval_episodes,
-        out=args.out,
-        run_name=args.run_name,
-        resume=args.resume,
-        hyperparams=_parse_assignments(args.hp, "--hp"),
-        policy_kwargs=_parse_assignments(args.policy_kwarg, "--policy-kwarg"),
-        env_kwargs=_parse_assignments(args.env_kwarg, "--env-kwarg"),
-        progress_bar=not args.no_progress,
-        torch_threads=args.threads,
-    )
+    config = dataclass_from_flags(TrainConfig, args)
     try:
         run_dir = train(config)
     except KeyboardInterrupt:
@@ -125,7 +64,9 @@ def _cmd_train(args) -> int:
 
 # === evaluate ======================================================================================
 def _add_evaluate(sub) -> None:
-    p = sub.add_parser("evaluate", help="evaluate a run folder or SB3 zip")
+    p = sub.add_parser(
+        "evaluate", help="evaluate a run folder (eqrobot or rl-zoo3), SB3 zip, dynamics checkpoint, 'oracle'"
+    )
     p.add_argument("run", metavar="RUN_OR_ZIP")
     p.add_argument("--env", default=None, help="env id (default: the one the checkpoint was trained on)")
     p.add_argument("--episodes", type=int, default=20)
@@ -142,15 +83,37 @@ def _add_evaluate(sub) -> None:
     p.set_defaults(func=_cmd_evaluate)
 
 
-def _cmd_evaluate(args) -> int:
-    from eqrobot.rl.checkpoint import load_model, read_checkpoint_info
-    from eqrobot.rl.evaluate import evaluate, format_table
+def _require(ok: bool, message: str) -> None:
+    """Refuse a bad flag before any work starts (exit status 2, no traceback)."""
+    if not ok:
+        raise CLIError(message)
 
-    _, _, meta = read_checkpoint_info(args.run)
-    env_id = args.env or (meta or {}).get("env_id")
+
+def _check_env_id(env_id: str) -> None:
+    from eqrobot.rollout.evaluation import check_env_id
+
+    try:
+        check_env_id(env_id)
+    except ValueError as e:
+        raise CLIError(f"--env: {e}") from None
+
+
+def _cmd_evaluate(args) -> int:
+    from eqrobot.rollout.agents import default_env_id, resolve_agent
+    from eqrobot.rollout.evaluation import evaluate, format_table
+
+    _require(args.episodes >= 1, f"--episodes must be >= 1, got {args.episodes}")
+    _require(args.seed >= 0, f"--seed must be >= 0, got {args.seed}")
+    _require(
+        args.rotation_range is None or 0 <= args.rotation_range <= 180,
+        f"--rotation-range must be in [0, 180] degrees, got {args.rotation_range}",
+    )
+    if args.env is not None:
+        _check_env_id(args.env)
+    env_id = args.env or default_env_id(args.run)
     if env_id is None:
         raise CLIError(f"{args.run}: the checkpoint does not say which env it was trained on; pass --env")
-    model = load_model(args.run, env_id=env_id)
+    model = resolve_agent(args.run, env_id)
     env_kwargs = {"task_rotation_range": math.radians(args.rotation_range)} if args.rotation_range else {}
     res = evaluate(model, env_id, args.episodes, args.seed, env_kwargs, deterministic=not args.stochastic)
     res["rotation_range_deg"] = args.rotation_range or 0.0
@@ -174,12 +137,16 @@ def _add_demo(sub) -> None:
 
 
 def _cmd_demo(args) -> int:
-    from eqrobot.envs.showcase import run_oracle_showcase
-    from eqrobot.rl.checkpoint import load_model
     from eqrobot.rl.config import TrainConfig
-    from eqrobot.rl.evaluate import evaluate, format_table
     from eqrobot.rl.train import train
+    from eqrobot.rollout.checkpoints import load_model
+    from eqrobot.rollout.evaluation import evaluate, format_table
+    from eqrobot.rollout.showcase import run_oracle_showcase
     from eqrobot.sim import JOINT1_LIMIT
+
+    _require(args.steps is None or args.steps >= 1, f"--steps must be >= 1, got {args.steps}")
+    _require(args.episodes >= 1, f"--episodes must be >= 1, got {args.episodes}")
+    _require(args.seed >= 0, f"--seed must be >= 0, got {args.seed}")
 
     print("== scripted oracles on every task (GIFs under runs/showcase/) ==")
     run_oracle_showcase(out_dir=os.path.join(args.out, "showcase"), episodes=args.episodes)
@@ -215,7 +182,7 @@ def _cmd_demo(args) -> int:
 
 # === rotation ======================================================================================
 def _add_rotation(sub) -> None:
-    from eqrobot.rl.rotation_splits import SPLITS
+    from eqrobot.rotation.splits import SPLITS
 
     p = sub.add_parser(
         "rotation", help="success in rotated scenes, per bin with 95%% CIs, several policies side by side"
@@ -256,8 +223,23 @@ def _add_rotation(sub) -> None:
 
 
 def _cmd_rotation(args) -> int:
-    from eqrobot.rl.rotation import run_rotation
+    from eqrobot.rotation.splits import MAX_EPISODES_PER_BIN, resolve_splits
+    from eqrobot.rotation.sweep import run_rotation
 
+    _check_env_id(args.env)
+    _require(
+        1 <= args.episodes <= MAX_EPISODES_PER_BIN,
+        f"--episodes must be in [1, {MAX_EPISODES_PER_BIN}] per bin, got {args.episodes}",
+    )
+    _require(args.n_envs >= 1, f"--n-envs must be >= 1, got {args.n_envs}")
+    _require(args.seed >= 0, f"--seed must be >= 0, got {args.seed}")
+    _require(args.sim_gap >= 0, f"--sim-gap must be >= 0 episodes, got {args.sim_gap}")
+    bad = [a for a in args.video_angles or [] if not -180 <= a <= 180]
+    _require(not bad, f"--video-angles must be in [-180, 180] degrees, got {bad}")
+    try:
+        resolve_splits(args.split)
+    except ValueError as e:
+        raise CLIError(f"--split: {e}") from None
     result = run_rotation(
         args.policy,
         args.env,
@@ -276,110 +258,102 @@ def _cmd_rotation(args) -> int:
 
 
 # === dynamics ======================================================================================
+# Defaults come from the config dataclasses (CollectConfig, FitConfig, DynamicsEvalConfig): written once.
 def _add_dynamics(sub) -> None:
+    from eqrobot.dynamics.training import FitConfig as F
+    from eqrobot.rollout.collect import CollectConfig as C
+    from eqrobot.rollout.evaluation import DynamicsEvalConfig as E
+
     p = sub.add_parser("dynamics", help="equivariant dynamics models: collect data, fit, evaluate (MPC)")
     dsub = p.add_subparsers(dest="dynamics_command", metavar="ACTION")
     dsub.required = True
 
     c = dsub.add_parser("collect", help="record transitions from a policy into an .npz file")
-    c.add_argument("--env", default="eqrobot/Push-v0")
+    c.add_argument("--env", default=C.env)
     c.add_argument("--out", required=True, help="output .npz")
-    c.add_argument("--transitions", type=int, default=10_000)
+    c.add_argument("--transitions", type=int, default=C.transitions)
     c.add_argument(
         "--policy",
-        default="oracle:0.3,oracle-push:0.5,random:0.2",
+        default=C.policy,
         help="random | oracle | oracle-push | SB3 zip/run folder | mixture NAME:W,... (default: %(default)s)",
     )
-    c.add_argument("--seed", type=int, default=0)
-    c.add_argument("--action-noise", type=float, default=0.3)
-    c.add_argument("--random-action-prob", type=float, default=0.15)
-    c.add_argument("--rotation-range", type=float, default=0.0, help="task rotation half-width, degrees")
-    c.add_argument("--world-transform", choices=("random",), default=None)
+    c.add_argument("--seed", type=int, default=C.seed)
+    c.add_argument("--action-noise", type=float, default=C.action_noise)
+    c.add_argument("--random-action-prob", type=float, default=C.random_action_prob)
+    c.add_argument(
+        "--rotation-range", type=float, default=C.rotation_range, help="task rotation half-width, degrees"
+    )
+    c.add_argument("--world-transform", choices=("random",), default=C.world_transform)
     c.set_defaults(func=_run_dynamics)
 
     f = dsub.add_parser("fit", help="train a dynamics model (multi-step rollout loss) into a .pt file")
     f.add_argument("data", help="transitions .npz")
     f.add_argument("--out", required=True, help="output checkpoint .pt")
-    f.add_argument("--kind", choices=("equivariant", "mlp"), default="equivariant")
-    f.add_argument("--steps", type=int, default=3000)
-    f.add_argument("--horizon", type=int, default=5)
-    f.add_argument("--batch-size", type=int, default=256)
-    f.add_argument("--lr", type=float, default=2e-3)
-    f.add_argument("--hidden", type=int, default=64)
-    f.add_argument("--max-transitions", type=int, default=None)
-    f.add_argument("--match", default=None, help="(mlp) match the parameter counts of this checkpoint")
-    f.add_argument("--time-budget", type=float, default=None, help="seconds")
-    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--kind", choices=("equivariant", "mlp"), default=F.kind)
+    f.add_argument("--steps", type=int, default=F.steps)
+    f.add_argument("--horizon", type=int, default=F.horizon)
+    f.add_argument("--batch-size", type=int, default=F.batch_size)
+    f.add_argument("--lr", type=float, default=F.lr)
+    f.add_argument("--hidden", type=int, default=F.hidden)
+    f.add_argument("--max-transitions", type=int, default=F.max_transitions)
+    f.add_argument("--match", default=F.match, help="(mlp) match the parameter counts of this checkpoint")
+    f.add_argument("--time-budget", type=float, default=F.time_budget, help="seconds")
+    f.add_argument("--seed", type=int, default=F.seed)
     f.add_argument("-v", "--verbose", action="store_true")
     f.set_defaults(func=_run_dynamics)
 
     e = dsub.add_parser("eval", help="rollout errors on a data file and/or MPC episodes in an env")
     e.add_argument("model", help="checkpoint .pt")
     e.add_argument(
-        "--env", default=None, help="run MPC episodes here (default: the training env if no --data)"
+        "--env", default=E.env, help="run MPC episodes here (default: the training env if no --data)"
     )
-    e.add_argument("--data", default=None, help="transitions .npz for open-loop rollout errors")
-    e.add_argument("--episodes", type=int, default=20)
-    e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--planner-horizon", type=int, default=8)
-    e.add_argument("--samples", type=int, default=128)
-    e.add_argument("--iterations", type=int, default=1)
-    e.add_argument("--hold-gripper", type=float, default=None, help="fixed gripper command (-1: closed hand)")
-    e.add_argument("--rotation-range", type=float, default=0.0, help="task rotation half-width, degrees")
-    e.add_argument("--world-transform", choices=("random",), default=None)
+    e.add_argument("--data", default=E.data, help="transitions .npz for open-loop rollout errors")
+    e.add_argument("--episodes", type=int, default=E.episodes)
+    e.add_argument("--seed", type=int, default=E.seed)
+    e.add_argument("--planner-horizon", type=int, default=E.planner_horizon)
+    e.add_argument("--samples", type=int, default=E.samples)
+    e.add_argument("--iterations", type=int, default=E.iterations)
+    e.add_argument(
+        "--hold-gripper", type=float, default=E.hold_gripper, help="fixed gripper command (-1: closed hand)"
+    )
+    e.add_argument(
+        "--rotation-range", type=float, default=E.rotation_range, help="task rotation half-width, degrees"
+    )
+    e.add_argument("--world-transform", choices=("random",), default=E.world_transform)
     e.add_argument("--out", default=None, help="also write the results as JSON")
     e.set_defaults(func=_run_dynamics)
 
 
-def _run_dynamics(args) -> int:
-    from eqrobot.dynamics import api
+def _config(cls, args, skip=()):
+    """``cls(**flags)`` for the dataclass fields that have a flag; a ValueError names the flag."""
+    import dataclasses
 
+    names = [f.name for f in dataclasses.fields(cls) if f.name not in skip and hasattr(args, f.name)]
+    try:
+        return cls(**{n: getattr(args, n) for n in names})
+    except ValueError as e:
+        msg = str(e)
+        field = msg.split(" ", 1)[0]
+        if field in names:  # the config names its field: say the flag instead
+            msg = "--" + field.replace("_", "-") + msg[len(field) :]
+        raise CLIError(msg) from None
+
+
+def _run_dynamics(args) -> int:
     cmd = args.dynamics_command
     if cmd == "collect":
-        res = api.collect(
-            args.env,
-            args.out,
-            n_transitions=args.transitions,
-            policy=args.policy,
-            seed=args.seed,
-            action_noise=args.action_noise,
-            random_action_prob=args.random_action_prob,
-            task_rotation_range=math.radians(args.rotation_range),
-            world_transform=args.world_transform,
-            progress=True,
-        )
+        from eqrobot.rollout.collect import CollectConfig, collect_to_file
+
+        res = collect_to_file(args.out, _config(CollectConfig, args), progress=True)
     elif cmd == "fit":
-        res = api.fit(
-            args.data,
-            args.out,
-            kind=args.kind,
-            horizon=args.horizon,
-            steps=args.steps,
-            batch_size=args.batch_size,
-            lr=args.lr,
-            hidden=args.hidden,
-            max_transitions=args.max_transitions,
-            match=args.match,
-            seed=args.seed,
-            time_budget=args.time_budget,
-            verbose=args.verbose,
-        )
+        from eqrobot.dynamics.training import FitConfig, fit_to_checkpoint
+
+        res = fit_to_checkpoint(args.data, args.out, _config(FitConfig, args), verbose=args.verbose)
         res.pop("history", None)
     else:
-        res = api.evaluate(
-            args.model,
-            env_id=args.env,
-            n_episodes=args.episodes,
-            seed=args.seed,
-            data=args.data,
-            planner_horizon=args.planner_horizon,
-            n_samples=args.samples,
-            iterations=args.iterations,
-            hold_gripper=args.hold_gripper,
-            task_rotation_range=math.radians(args.rotation_range),
-            world_transform=args.world_transform,
-            out=args.out,
-        )
+        from eqrobot.rollout.evaluation import DynamicsEvalConfig, evaluate_dynamics
+
+        res = evaluate_dynamics(args.model, _config(DynamicsEvalConfig, args), out=args.out)
     print(json.dumps(res, indent=2, default=float))
     return 0
 
@@ -403,12 +377,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    from eqrobot.rl.checkpoint import CheckpointError
-
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # argparse's own errors (status 2) and --help (0): a status, not an exception
+        return int(e.code or 0)
     try:
         return int(args.func(args) or 0)
-    except (CLIError, CheckpointError, FileNotFoundError, FileExistsError, ValueError) as e:
+    # CheckpointError and DynamicsCheckpointError are ValueErrors
+    except (CLIError, FileNotFoundError, FileExistsError, ValueError) as e:
         if os.environ.get("EQROBOT_DEBUG"):
             raise
         print(f"eqrobot {args.command}: error: {e}", file=sys.stderr)

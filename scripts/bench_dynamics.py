@@ -30,13 +30,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from eqrobot.dynamics.api import run_planner_episodes
-from eqrobot.dynamics.data import Transitions, collect_transitions
+from eqrobot.dynamics.data import Transitions
 from eqrobot.dynamics.models import make_model, matched_mlp
 from eqrobot.dynamics.mpc import MPPIPlanner
 from eqrobot.dynamics.training import fit, rollout_errors
+from eqrobot.rollout.agents import resolve_agent
+from eqrobot.rollout.collect import DEFAULT_POLICY_MIX, collect_transitions
+from eqrobot.rollout.evaluation import evaluate
 
-DEFAULT_MIX = "oracle:0.3,oracle-push:0.5,random:0.2"
 # Test sets collected in the env, paired episode by episode (same seed: same tasks, the collector's
 # randomness co-rotates; see collect_transitions(moves=...)): they differ only by the move and by the
 # simulator's own contact asymmetry. Task rotations stay within +-90 deg about gravity, away from
@@ -49,7 +50,7 @@ def parse_args(argv=None):
     p.add_argument("--env", default="eqrobot/Push-v0")
     p.add_argument("--sizes", default="1000,10000,50000", help="training set sizes (transitions)")
     p.add_argument("--test-transitions", type=int, default=5000, help="per test set")
-    p.add_argument("--policy", default=DEFAULT_MIX, help="data collection policy / mixture")
+    p.add_argument("--policy", default=DEFAULT_POLICY_MIX, help="data collection policy / mixture")
     p.add_argument("--action-noise", type=float, default=0.3)
     p.add_argument("--random-action-prob", type=float, default=0.15)
     p.add_argument("--fit-steps", type=int, default=3000)
@@ -145,17 +146,6 @@ def time_forward(models: dict, data: Transitions, batch: int, reps: int = 30) ->
     return {k: 1e3 * float(np.median(v)) for k, v in times.items()}
 
 
-def load_sac(path: str, env_id: str):
-    try:
-        from eqrobot.rl.checkpoint import load_model
-
-        return load_model(path, env_id=env_id)
-    except ImportError:
-        from stable_baselines3 import SAC
-
-        return SAC.load(path, device="cpu")
-
-
 def main(argv=None) -> dict:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -244,16 +234,14 @@ def main(argv=None) -> dict:
                 seed=args.seed,
                 fixed_scalars=fixed,
             )
-            r = run_planner_episodes(
-                planner, args.env, args.mpc_episodes, seed=args.seed + 5000, env_kwargs=kw
-            )
+            r = evaluate(planner, args.env, args.mpc_episodes, seed=args.seed + 5000, env_kwargs=kw)
             key = f"mpc_{kind}_{label.replace(' ', '_')}_{world}"
             results["mpc"][key] = r
             print(f"  {key}: success {r['success_rate']:.2f}, {r['ms_per_step']:.1f} ms/step", flush=True)
     if args.sac:
-        sac = load_sac(args.sac, args.env)
+        sac = resolve_agent(args.sac, args.env)
         for world, kw in (("canonical", {}), ("world_se3", {"world_transform": "random"})):
-            r = run_planner_episodes(sac, args.env, args.mpc_episodes, seed=args.seed + 5000, env_kwargs=kw)
+            r = evaluate(sac, args.env, args.mpc_episodes, seed=args.seed + 5000, env_kwargs=kw)
             results["mpc"][f"sac_{world}"] = r
             print(
                 f"  sac_{world}: success {r['success_rate']:.2f}, {r['ms_per_step']:.2f} ms/step", flush=True

@@ -5,7 +5,7 @@ Trains equivariant and MLP SAC(+HER) on Push and PickAndPlace with task rotation
 ``eqrobot.rl.train``), plus Reach as the contrast task (the MLP does not learn Push or PickAndPlace
 within these budgets, so Reach is where an MLP's rotated success can be seen at all), evaluates
 every trained policy (and the scripted oracle, for reference) on every split of
-``eqrobot.rl.rotation``, measures the simulator's own equivariance gap on the same layouts, and
+``eqrobot.rotation``, measures the simulator's own equivariance gap on the same layouts, and
 writes
 
 - ``docs/rotation_headline.json`` (per task: runs, per-bin tables, retention, sim gap, timings),
@@ -289,7 +289,7 @@ def headline_check(result, policy: str, reference: str | None = "oracle") -> dic
 
 def _saved_evaluation(path: Path, policies: dict, args):
     """The saved RotationResult at ``path`` if it was made with these policies and settings, else None."""
-    from eqrobot.rl.rotation import RotationResult
+    from eqrobot.rotation.results import RotationResult
 
     if not path.exists():
         return None
@@ -347,7 +347,9 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(1)
-    from eqrobot.rl.rotation import evaluate_rotation, format_gap, load_policy, simulator_equivariance_gap
+    from eqrobot.rollout.agents import resolve_agent
+    from eqrobot.rotation.sim_gap import format_gap, simulator_equivariance_gap
+    from eqrobot.rotation.sweep import evaluate_rotation
 
     t_start = time.time()
     args.runs_dir.mkdir(parents=True, exist_ok=True)
@@ -364,9 +366,9 @@ def main(argv=None) -> int:
     md_parts = []
     for task in args.tasks:
         env_id = TASK_IDS[task]
-        policies = {pol: load_policy(runs[(task, pol)]["run_dir"], env_id) for pol in args.policies}
+        policies = {pol: resolve_agent(runs[(task, pol)]["run_dir"], env_id) for pol in args.policies}
         if not args.no_oracle:
-            policies["oracle"] = load_policy("oracle", env_id)
+            policies["oracle"] = resolve_agent("oracle", env_id)
         t0 = time.time()
         saved = args.runs_dir / f"rotation_{task}.json"
         result = _saved_evaluation(saved, policies, args) if args.reuse_eval else None

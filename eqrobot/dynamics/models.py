@@ -2,12 +2,14 @@
 
 The observation spec is parsed into a scene (:class:`SceneLayout`):
 
-- **objects**: every ``<name>_position`` point other than ``ee_position``/``base_position`` names an
-  object; all fields ``<name>_*`` belong to it (position, orientation frame, linear and angular
-  velocity, any per-object scalars). Objects must share one field signature (Stack's two cubes do);
-  one set of weights serves them all, so the model is ready for any number of objects;
-- **static** fields never change within an episode and are inputs only: ``gravity_direction``,
-  ``base_position`` and whatever ``static_fields`` names (or :func:`detect_static_fields` finds);
+- **objects**: the spec's objects (``ArraySpec.objects()``: fields with role ``object``, e.g.
+  position, orientation frame, linear and angular velocity). Objects must share one field signature
+  (Stack's two cubes do); one set of weights serves them all, so the model is ready for any number
+  of objects. An object whose points are all static is not modelled as one (its static fields
+  are inputs, the others join the robot's);
+- **static** fields never change within an episode and are inputs only: the fields with role
+  ``static`` (gravity direction, base position) and whatever ``static_fields`` names (or
+  :func:`detect_static_fields` finds);
 - **robot**: the remaining fields (``ee_position``, ``ee_velocity``, ``gripper_width``, ...).
 
 One step ``s_t, a_t -> s_{t+1}``:
@@ -34,10 +36,7 @@ scale (RMS norm), scalars are standardised per component.
 
 from __future__ import annotations
 
-import os
-import tempfile
-from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -46,14 +45,7 @@ from torch import nn
 from eqrobot.geometry.so3 import exp_so3, log_so3
 from eqrobot.geometry.spec import ArraySpec, Field, GeometrySpec
 
-CHECKPOINT_FORMAT = "eqrobot.dynamics.model"
-CHECKPOINT_VERSION = 1
-DEFAULT_STATIC = ("gravity_direction", "base_position")
 _ROBOT_ANCHOR = "ee_position"
-
-
-class CheckpointError(ValueError):
-    """A dynamics checkpoint that cannot be read (corrupt, truncated, another format or version)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -72,30 +64,24 @@ class SceneLayout:
 
     @classmethod
     def from_spec(cls, obs: ArraySpec, static_fields=()) -> SceneLayout:
-        static_names = set(DEFAULT_STATIC) | set(static_fields)
         unknown = set(static_fields) - {f.name for f in obs.fields}
         if unknown:
             raise ValueError(
                 f"static_fields {sorted(unknown)} are not observation fields: {[f.name for f in obs]}"
             )
-        names = [
-            f.name[: -len("_position")]
-            for f in obs.fields
-            if f.kind == "point"
-            and f.name.endswith("_position")
-            and f.name not in ("ee_position", "base_position")
-            and f.name not in static_names
-        ]
-        owner: dict[str, str] = {}
-        for f in obs.fields:
-            best = max((n for n in names if f.name.startswith(n + "_")), key=len, default=None)
-            if best is not None:
-                owner[f.name] = best
-        per_obj = {n: [f for f in obs.fields if owner.get(f.name) == n] for n in names}
+        static_names = {f.name for f in obs.by_role("static")} | set(static_fields)
+        # an object none of whose points moves (all static) is scenery, not an object to predict
+        per_obj = {
+            name: fields
+            for name, fields in obs.objects().items()
+            if not all(f.name in static_names for f in fields if f.kind == "point")
+        }
+        names = list(per_obj)
+        owned = {f.name for fields in per_obj.values() for f in fields}
         suffixes: tuple[str, ...] = ()
         sig = None
         for n in names:
-            s = tuple((f.name[len(n) + 1 :], f.kind, f.size) for f in per_obj[n])
+            s = tuple((f.attribute, f.kind, f.size) for f in per_obj[n])
             if sig is None:
                 sig, suffixes = s, tuple(x[0] for x in s)
             elif s != sig:
@@ -103,12 +89,12 @@ class SceneLayout:
                     f"objects {names[0]!r} and {n!r} have different field signatures ({sig} vs {s}); "
                     "the object-centric model shares one net across objects"
                 )
-        ordered = tuple(
-            tuple(next(f for f in per_obj[n] if f.name == f"{n}_{suf}") for suf in suffixes) for n in names
+        ordered = tuple(per_obj[n] for n in names)
+        obj_static = tuple(
+            all(fields[k].name in static_names for fields in ordered) for k in range(len(suffixes))
         )
-        obj_static = tuple(all(f"{n}_{suf}" in static_names for n in names) for suf in suffixes)
-        robot = tuple(f for f in obs.fields if f.name not in owner and f.name not in static_names)
-        static = tuple(f for f in obs.fields if f.name not in owner and f.name in static_names)
+        robot = tuple(f for f in obs.fields if f.name not in owned and f.name not in static_names)
+        static = tuple(f for f in obs.fields if f.name not in owned and f.name in static_names)
         if not any(f.kind == "point" for f in robot):
             raise ValueError(f"no robot point field (e.g. {_ROBOT_ANCHOR!r}) in the observation spec {obs}")
         return cls(tuple(names), ordered, suffixes, robot, static, obj_static)
@@ -119,7 +105,7 @@ class SceneLayout:
         return _ROBOT_ANCHOR if _ROBOT_ANCHOR in names else names[0]
 
 
-class _Centered(nn.Module):
+class _AnchorRelativeMLP(nn.Module):
     """An MLP fed points relative to its anchor (the same inputs as the equivariant net: translation
     invariant, rotations must be learned). The anchor's own coordinates become zeros."""
 
@@ -273,7 +259,7 @@ class DynamicsModel(nn.Module):
             net = enn.MLPNet(in_spec, out_spec, hidden=c.hidden, layers=c.layers)
         else:
             net = enn.mlp_matching(in_spec, out_spec, int(target), layers=c.layers)
-        return _Centered(net, in_spec, anchor)
+        return _AnchorRelativeMLP(net, in_spec, anchor)
 
     def _build_indices(self):
         """Index tensors that gather each net's input from [state, action] and scatter outputs back."""
@@ -404,9 +390,9 @@ class DynamicsModel(nn.Module):
         slot: dict[str, list[tuple[Field, int]]] = {}
         for f, y0, _ in self._y_fields:
             key = f.name
-            for n, fields in zip(lay.objects, lay.object_fields, strict=True):
+            for fields in lay.object_fields:
                 if f in fields:
-                    key = f"object/{f.name[len(n) + 1 :]}"
+                    key = f"object/{f.attribute}"
             slot.setdefault(key, []).append((f, y0))
         for items in slot.values():
             f0 = items[0][0]
@@ -597,68 +583,3 @@ def matched_mlp(model: DynamicsModel, data=None) -> DynamicsModel:
         for name in ("in_scale", "in_shift", "out_scale", "out_shift", "err_weight", "normalized"):
             getattr(mlp, name).copy_(getattr(model, name))
     return mlp
-
-
-# --------------------------------------------------------------------------------------------
-# save / load
-# --------------------------------------------------------------------------------------------
-def save_model(model: DynamicsModel, path, extra: dict | None = None) -> Path:
-    """``torch.save`` of state_dict + spec + config, written atomically (tmp file + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    cfg = asdict(model.config)
-    cfg["static_fields"] = list(cfg["static_fields"])
-    payload = {
-        "format": CHECKPOINT_FORMAT,
-        "version": CHECKPOINT_VERSION,
-        "config": cfg,
-        "spec": model.geometry_spec.to_dict(),
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "extra": extra or {},
-    }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(payload, fh)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
-
-def load_model(path, spec: GeometrySpec | None = None, map_location="cpu") -> DynamicsModel:
-    """Read a checkpoint of :func:`save_model`; with ``spec``, require it to match."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no dynamics checkpoint at {path}")
-    try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # noqa: BLE001 - torch raises many types for a bad file
-        raise CheckpointError(
-            f"{path}: not a readable dynamics checkpoint (corrupt or truncated?): {e}"
-        ) from e
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path}: not an eqrobot dynamics checkpoint")
-    if payload.get("version") != CHECKPOINT_VERSION:
-        raise CheckpointError(
-            f"{path}: checkpoint version {payload.get('version')}, this eqrobot reads {CHECKPOINT_VERSION}"
-        )
-    file_spec = GeometrySpec.from_dict(payload["spec"])
-    if spec is not None and spec != file_spec:
-        from eqrobot.dynamics.data import spec_differences
-
-        raise CheckpointError(
-            f"{path}: model was trained for another geometry spec: "
-            + "; ".join(spec_differences(file_spec, spec))
-        )
-    cfg = dict(payload["config"])
-    cfg["static_fields"] = tuple(cfg.get("static_fields", ()))
-    model = DynamicsModel(file_spec, DynamicsConfig(**cfg))
-    try:
-        model.load_state_dict(payload["state_dict"])
-    except RuntimeError as e:
-        raise CheckpointError(f"{path}: weights do not fit the model the checkpoint describes: {e}") from e
-    model.checkpoint_extra = payload.get("extra", {})
-    return model

@@ -128,7 +128,7 @@ def observation_frame(spec: GeometrySpec, obs: np.ndarray, goal: np.ndarray | No
     cands = []
     if "gravity_direction" in o:
         cands.append(x[o["gravity_direction"].slice])
-    pts = [f for f in o.fields if f.kind == "point" and f.name not in ("ee_position", "base_position")]
+    pts = [f for f in o.by_role("object") if f.kind == "point"]
     if goal is not None:
         g = np.asarray(goal, dtype=np.float64)
         for of, gf in _safe_pairs(spec):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from eqrobot.geometry.spec import ArraySpec, GeometrySpec
+from eqrobot.geometry.spec import ArraySpec, GeometrySpec, object_field_name
 
 DT = 0.04
 STEP = 0.05
@@ -23,25 +23,26 @@ def toy_spec(n_objects: int = 1) -> GeometrySpec:
     """A Push-like (``n_objects=1``) or Stack-like (2) geometry spec."""
     names = ["object"] if n_objects == 1 else [f"object{i + 1}" for i in range(n_objects)]
     obs = [
-        ("ee_position", "point"),
-        ("ee_velocity", "vector"),
-        ("gripper_width", "scalar", 1),
-        ("gravity_direction", "vector"),
-        ("base_position", "point"),
+        ("ee_position", "point", 3, "robot"),
+        ("ee_velocity", "vector", 3, "robot"),
+        ("gripper_width", "scalar", 1, "robot"),
+        ("gravity_direction", "vector", 3, "static"),
+        ("base_position", "point", 3, "static"),
+    ]
+    per_object = [
+        ("position", "point", 3),
+        ("orientation", "frame", 9),
+        ("linear_velocity", "vector", 3),
+        ("angular_velocity", "pseudovector", 3),
     ]
     for n in names:
-        obs += [
-            (f"{n}_position", "point"),
-            (f"{n}_orientation", "frame"),
-            (f"{n}_linear_velocity", "vector"),
-            (f"{n}_angular_velocity", "pseudovector"),
-        ]
-    goal = [(f"{n}_position", "point") for n in names]
+        obs += [(object_field_name(n, a), kind, size, "object", n) for a, kind, size in per_object]
+    goal = [(object_field_name(n, "position"), "point", 3, "object", n) for n in names]
     return GeometrySpec(
         observation=ArraySpec(obs),
         achieved_goal=ArraySpec(goal),
         desired_goal=ArraySpec(goal),
-        action=ArraySpec([("ee_displacement", "vector"), ("gripper", "scalar", 1)]),
+        action=ArraySpec([("ee_displacement", "vector", 3, "robot"), ("gripper", "scalar", 1, "robot")]),
     )
 
 
@@ -66,14 +67,10 @@ class ToyPushModel(torch.nn.Module):
     def __init__(self, spec: GeometrySpec):
         super().__init__()
         self.spec = spec
-        o = spec.observation
-        self.objects = [
-            f.name[: -len("_position")]
-            for f in o.fields
-            if f.kind == "point"
-            and f.name.endswith("_position")
-            and f.name not in ("ee_position", "base_position")
-        ]
+        # object name -> {attribute ("position", "orientation", ...): field name}
+        self.objects = {
+            n: {f.attribute: f.name for f in fields} for n, fields in spec.observation.objects().items()
+        }
 
     def step(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         o = self.spec.observation
@@ -89,10 +86,10 @@ class ToyPushModel(torch.nn.Module):
         out[..., o["ee_position"].slice] = ee_new
         out[..., o["ee_velocity"].slice] = disp / DT
         out[..., o["gripper_width"].slice] = torch.clamp(x["gripper_width"] + 0.01 * grip, 0.0, 0.08)
-        for n in self.objects:
-            p = x[f"{n}_position"]
-            R_cols = x[f"{n}_orientation"].reshape(*p.shape[:-1], 3, 3)  # rows = columns of R
-            w = x[f"{n}_angular_velocity"]
+        for name in self.objects.values():
+            p = x[name["position"]]
+            R_cols = x[name["orientation"]].reshape(*p.shape[:-1], 3, 3)  # rows = columns of R
+            w = x[name["angular_velocity"]]
             rel = p - ee_new
             dist = rel.norm(dim=-1, keepdim=True)
             u = rel / (dist + 1e-9)
@@ -100,26 +97,18 @@ class ToyPushModel(torch.nn.Module):
             push = contact * torch.clamp((disp * u).sum(-1, keepdim=True), min=0.0) * u
             push = push + 0.5 * contact * STEP * u  # soft repulsion
             push = push - (push * g).sum(-1, keepdim=True) * g  # slides on the table plane
-            v_old = x[f"{n}_linear_velocity"]
+            v_old = x[name["linear_velocity"]]
             move = push + 0.3 * DT * v_old
             move = move - (move * g).sum(-1, keepdim=True) * g
             spin = (torch.linalg.cross(disp, u) * g).sum(-1, keepdim=True) * g * contact * 20.0
             w_new = 0.7 * w + spin
             E = _skew_exp(w_new * DT)
             R_new = R_cols @ E.transpose(-1, -2)
-            out[..., o[f"{n}_position"].slice] = p + move
-            out[..., o[f"{n}_orientation"].slice] = R_new.reshape(*p.shape[:-1], 9)
-            out[..., o[f"{n}_linear_velocity"].slice] = move / DT
-            out[..., o[f"{n}_angular_velocity"].slice] = w_new
+            out[..., o[name["position"]].slice] = p + move
+            out[..., o[name["orientation"]].slice] = R_new.reshape(*p.shape[:-1], 9)
+            out[..., o[name["linear_velocity"]].slice] = move / DT
+            out[..., o[name["angular_velocity"]].slice] = w_new
         return out
-
-
-def random_rotation_np(rng: np.random.Generator) -> np.ndarray:
-    q, r = np.linalg.qr(rng.normal(size=(3, 3)))
-    q = q * np.sign(np.diag(r))
-    if np.linalg.det(q) < 0:
-        q[:, 0] = -q[:, 0]
-    return q
 
 
 def toy_reset(spec: GeometrySpec, rng: np.random.Generator, batch: int = 1, world=None) -> dict:
@@ -136,9 +125,9 @@ def toy_reset(spec: GeometrySpec, rng: np.random.Generator, batch: int = 1, worl
     x[:, o["base_position"].slice] = [-0.6, 0.0, 0.0]
     model = ToyPushModel(spec)
     goals = []
-    for n in model.objects:
+    for name in model.objects.values():
         p = np.concatenate([rng.uniform(-0.15, 0.15, (batch, 2)), np.full((batch, 1), 0.02)], axis=1)
-        x[:, o[f"{n}_position"].slice] = p
+        x[:, o[name["position"]].slice] = p
         ang = rng.uniform(-np.pi, np.pi, batch)
         R = np.zeros((batch, 3, 3))
         R[:, 0, 0], R[:, 0, 1], R[:, 1, 0], R[:, 1, 1], R[:, 2, 2] = (
@@ -148,7 +137,7 @@ def toy_reset(spec: GeometrySpec, rng: np.random.Generator, batch: int = 1, worl
             np.cos(ang),
             1,
         )
-        x[:, o[f"{n}_orientation"].slice] = np.swapaxes(R, -1, -2).reshape(batch, 9)
+        x[:, o[name["orientation"]].slice] = np.swapaxes(R, -1, -2).reshape(batch, 9)
         goals.append(
             np.concatenate([rng.uniform(-0.15, 0.15, (batch, 2)), np.full((batch, 1), 0.02)], axis=1)
         )
@@ -172,7 +161,8 @@ def toy_transitions(
 
     Actions: noisy pushes towards the object (so contacts happen) unless ``policy`` is given.
     """
-    from eqrobot.dynamics.data import Transitions, limit_action
+    from eqrobot.dynamics.data import Transitions
+    from eqrobot.policies.distributions import limit_action
 
     rng = np.random.default_rng(seed)
     model = ToyPushModel(spec).double()
@@ -192,7 +182,7 @@ def toy_transitions(
     for _ in range(length):
         x = obs["observation"]
         if policy is None:
-            obj = x[:, o[f"{model.objects[0]}_position"].slice]
+            obj = x[:, o[next(iter(model.objects.values()))["position"]].slice]
             d = (obj - x[:, o["ee_position"].slice]) / STEP + rng.normal(scale=0.7, size=(n_episodes, 3))
             d = (
                 d
@@ -203,7 +193,7 @@ def toy_transitions(
             a = np.concatenate([d, rng.uniform(-1, 1, (n_episodes, 1))], axis=1)
         else:
             a, _ = policy.predict(obs)
-        a = limit_action(np.asarray(a, dtype=np.float64), spec)
+        a = limit_action(np.asarray(a, dtype=np.float64), spec.action)
         nxt = model.step(torch.as_tensor(x), torch.as_tensor(a)).numpy()
         cols["observation"].append(x)
         cols["achieved_goal"].append(obs["achieved_goal"])

@@ -197,13 +197,7 @@ def rollout_errors(
     out = {}
     rng = np.random.default_rng(seed)
     dtype = next(model.parameters()).dtype if model is not None else torch.float64
-    obj_pts = [
-        f
-        for f in spec.fields
-        if f.kind == "point"
-        and f.name.endswith("_position")
-        and f.name not in ("ee_position", "base_position")
-    ]
+    obj_pts = [f for f in spec.by_role("object") if f.kind == "point"]
     frames = [f for f in spec.fields if f.kind == "frame"]
     ee = spec["ee_position"] if "ee_position" in spec else None
     for h in horizons:
@@ -242,3 +236,94 @@ def rollout_errors(
                 rec[f"rot_deg{sfx}"] = float(torch.stack(angs, 1).mean() * 180 / math.pi)
         out[h] = rec
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# fitting a checkpoint from a transitions file (what `eqrobot dynamics fit` runs)
+# --------------------------------------------------------------------------------------------
+@dataclass
+class FitConfig:
+    """How to fit a dynamics model from a transitions file (the ``eqrobot dynamics fit`` flags)."""
+
+    kind: str = "equivariant"
+    """``equivariant`` or ``mlp`` (the MLP matches the equivariant model's parameter counts)."""
+    horizon: int = 5
+    """Rollout horizon of the training loss (control steps)."""
+    steps: int = 3000
+    """Gradient steps."""
+    batch_size: int = 256
+    """Windows per gradient step."""
+    lr: float = 2e-3
+    """Adam learning rate."""
+    hidden: int = 64
+    """Hidden width of every net."""
+    layers: int = 2
+    """Hidden layers of every net."""
+    vector_channels: int = 16
+    """Vector channels of the equivariant nets."""
+    val_fraction: float = 0.1
+    """Fraction of episodes held out for validation."""
+    max_transitions: int | None = None
+    """Keep only the first this many transitions (whole episodes first)."""
+    match: str | None = None
+    """(mlp) match the parameter counts of this equivariant checkpoint."""
+    seed: int = 0
+    """Seed of the initialisation and of the batches."""
+    time_budget: float | None = None
+    """Stop after this many seconds."""
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("equivariant", "mlp"):
+            raise ValueError(f"kind must be 'equivariant' or 'mlp', got {self.kind!r}")
+        for name in ("horizon", "steps", "batch_size", "hidden", "layers", "vector_channels"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        if self.max_transitions is not None and self.max_transitions < 1:
+            raise ValueError(f"max_transitions must be >= 1, got {self.max_transitions}")
+        if self.time_budget is not None and not self.time_budget > 0:
+            raise ValueError(f"time_budget must be > 0 seconds, got {self.time_budget}")
+        if self.match is not None and self.kind != "mlp":
+            raise ValueError("match only applies to kind='mlp'")
+
+
+def fit_to_checkpoint(data, out, config: FitConfig | None = None, verbose: bool = False) -> dict:
+    """Train a dynamics model on ``data`` (a :class:`Transitions` or an ``.npz`` path) and save it
+    to ``out`` (``.pt``). Returns a JSON-friendly dict: path, kind, params and the fit summary."""
+    from eqrobot.dynamics.checkpoint import load_dynamics_model, save_dynamics_model
+    from eqrobot.dynamics.models import make_model, matched_mlp
+
+    c = config or FitConfig()
+    if not isinstance(data, Transitions):
+        data = Transitions.load(data)
+    if c.max_transitions is not None:
+        data = data.head(int(c.max_transitions))
+    torch.manual_seed(c.seed)
+    net = dict(hidden=c.hidden, layers=c.layers, vector_channels=c.vector_channels)
+    if c.kind == "equivariant":
+        model = make_model(data.spec, "equivariant", data=data, **net)
+    else:
+        ref = (
+            load_dynamics_model(c.match, data.spec)
+            if c.match is not None
+            else make_model(data.spec, data=data, **net)
+        )
+        model = matched_mlp(ref, data)
+    res = fit(
+        model,
+        data,
+        horizon=c.horizon,
+        steps=c.steps,
+        batch_size=c.batch_size,
+        lr=c.lr,
+        val_fraction=c.val_fraction,
+        seed=c.seed,
+        time_budget=c.time_budget,
+        verbose=verbose,
+    )
+    summary = {k: v for k, v in res.as_dict().items() if k != "history"}
+    path = save_dynamics_model(model, out, extra={"env_id": data.meta.get("env_id"), "fit": summary})
+    return {"path": str(path), "kind": c.kind, "params": model.n_params(), **res.as_dict()}

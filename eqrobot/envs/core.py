@@ -27,6 +27,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from eqrobot.envs.observation import ObservationReader, observation_spec
 from eqrobot.envs.tasks import TASKS, Task
 from eqrobot.geometry.spec import ArraySpec, GeometrySpec
 from eqrobot.sim import JOINT1_LIMIT, Panda, Simulator
@@ -55,28 +56,19 @@ def make_geometry_spec(task: str | Task, control_yaw: bool | None = None) -> Geo
             raise ValueError(f"unknown task {task!r}; choose one of {list(TASKS)}")
         task = TASKS[task]()
     control_yaw = task.control_yaw if control_yaw is None else bool(control_yaw)
-    obs_fields = [
-        ("gravity_direction", "vector"),
-        ("base_position", "point"),
-        ("ee_position", "point"),
-        ("ee_velocity", "vector"),
-        ("gripper_width", "scalar", 1),
-    ]
+    obs_spec = observation_spec([o.name for o in task.objects], control_yaw)
+    # the goal fields are observation fields (achieved_goal is read out of the observation)
+    for name, kind in task.goal_fields:
+        if name not in obs_spec or obs_spec[name].kind != kind:
+            raise ValueError(
+                f"task {task.name}: goal field ({name!r}, {kind!r}) is not an observation field; "
+                f"the observation has {[(f.name, f.kind) for f in obs_spec]}"
+            )
+    goal_spec = ArraySpec(obs_spec[name] for name, _ in task.goal_fields)
+    act_fields = [("ee_displacement", "vector", 3, "robot"), ("gripper", "scalar", 1, "robot")]
     if control_yaw:
-        obs_fields.append(("ee_orientation", "frame"))
-    for spec in task.objects:
-        name = spec.name
-        obs_fields += [
-            (f"{name}_position", "point"),
-            (f"{name}_orientation", "frame"),
-            (f"{name}_linear_velocity", "vector"),
-            (f"{name}_angular_velocity", "pseudovector"),
-        ]
-    goal_spec = ArraySpec(task.goal_fields)
-    act_fields = [("ee_displacement", "vector"), ("gripper", "scalar", 1)]
-    if control_yaw:
-        act_fields.append(("yaw_rate", "scalar", 1))
-    return GeometrySpec(ArraySpec(obs_fields), goal_spec, goal_spec, ArraySpec(act_fields))
+        act_fields.append(("yaw_rate", "scalar", 1, "robot"))
+    return GeometrySpec(obs_spec, goal_spec, goal_spec, ArraySpec(act_fields))
 
 
 class RobotTaskEnv(gym.Env):
@@ -199,9 +191,11 @@ class RobotTaskEnv(gym.Env):
             )
             self._markers.append((field, body))
         self._initial_state = self.sim.save_state()
-        self._object_ids = tuple(body for _, body, _ in self._objects)
 
-        # --- spaces and geometry spec ---
+        # --- observation, spaces and geometry spec ---
+        self._observation = ObservationReader(
+            self.sim, self.robot, {name: body for name, body, _ in self._objects}, self.control_yaw
+        )
         self.geometry_spec = make_geometry_spec(task, self.control_yaw)
         obs_spec = self.geometry_spec.observation
         goal_spec = self.geometry_spec.desired_goal
@@ -213,7 +207,6 @@ class RobotTaskEnv(gym.Env):
         # step()'s scalar reward path: where each point (3) and frame (9) field starts in the goal
         self._point_offsets = [f.slice.start for f in goal_spec.fields if f.kind == "point"]
         self._frame_offsets = [f.slice.start for f in goal_spec.fields if f.kind == "frame"]
-        self._obs_dim = obs_spec.dim
         self.observation_space = spaces.Dict(
             {
                 "observation": spaces.Box(-np.inf, np.inf, (obs_spec.dim,), np.float32),
@@ -230,7 +223,6 @@ class RobotTaskEnv(gym.Env):
         self._world_t = np.zeros(3)
         self._task_rotation = 0.0
         self._goal = np.zeros(goal_spec.dim, dtype=np.float32)
-        self._obs_prefix: tuple = ()
 
     # --- validation helpers -------------------------------------------------------------
     @staticmethod
@@ -333,7 +325,7 @@ class RobotTaskEnv(gym.Env):
             obj_name = field[: -len("_position")]
             rot = goal.get(f"{obj_name}_orientation")
             sim.set_pose(body, goal[field], rot)
-        self._obs_prefix = (*sim.gravity_direction, *t)
+        self._observation.reset()
         self._has_reset = True
         self._info_static = {"task_rotation": theta, "world_rotation": R, "world_translation": t}
         obs = self._get_obs()
@@ -387,10 +379,7 @@ class RobotTaskEnv(gym.Env):
         return success, float(np.float32(-total))
 
     def _get_obs(self) -> dict:
-        vals = [*self._obs_prefix, *self.robot.read()]
-        if self._object_ids:
-            vals += self.sim.read_bodies(self._object_ids)
-        obs = np.fromiter(vals, np.float32, self._obs_dim)
+        obs = self._observation.read()
         return {"observation": obs, "achieved_goal": obs[self._ag_index], "desired_goal": self._goal.copy()}
 
     def _info(self, obs, success=None) -> dict:

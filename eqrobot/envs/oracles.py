@@ -214,34 +214,3 @@ def make_oracle(task: str, env=None, **kwargs) -> OraclePolicy:
     if name not in TASKS:
         raise ValueError(f"unknown task {task!r}; choose one of {list(TASKS)}")
     return OraclePolicy(env if env is not None else make_geometry_spec(name), task=name, **kwargs)
-
-
-def evaluate_oracle(env_id: str, episodes: int = 10, seed: int = 0, **env_kwargs) -> dict:
-    """Run the task's oracle for ``episodes`` episodes; success = ``info["is_success"]`` at the last step."""
-    import gymnasium as gym
-
-    import eqrobot  # noqa: F401  (registers the ids)
-
-    env = gym.make(env_id, **env_kwargs)
-    oracle = make_oracle(env_id, env=env)
-    successes, returns, steps = [], [], 0
-    try:
-        for ep in range(episodes):
-            obs, info = env.reset(seed=seed + ep)
-            done, ret = False, 0.0
-            while not done:
-                obs, r, term, trunc, info = env.step(oracle.predict(obs)[0])
-                ret += r
-                steps += 1
-                done = term or trunc
-            successes.append(bool(info["is_success"]))
-            returns.append(ret)
-    finally:
-        env.close()
-    return {
-        "success_rate": float(np.mean(successes)),
-        "mean_return": float(np.mean(returns)),
-        "episodes": episodes,
-        "steps": steps,
-        "failures": [seed + i for i, s in enumerate(successes) if not s],
-    }

@@ -162,18 +162,16 @@ def fast_asinh(x: torch.Tensor) -> torch.Tensor:
 def resolve_anchor(spec: ArraySpec, anchor: str | None) -> str | None:
     """The name of the anchor point field of ``spec``.
 
-    ``anchor=None``: the first point field whose name ends with ``base_position`` if any, else the
-    first point field, else None (a spec without points needs no anchor). ``anchor="none"``:
+    ``anchor=None``: the first static point field (the robot base) if any, else the first point
+    field, else None (a spec without points needs no anchor). ``anchor="none"``:
     explicitly no anchor (then point inputs are refused: they would break translation invariance).
     A given name must be a point field; a unique suffix match is accepted (``"base_position"``
     finds ``"observation/base_position"``).
     """
     points = [f.name for f in spec.of_kind("point")]
     if anchor is None:
-        for name in points:
-            if name.endswith("base_position"):
-                return name
-        return points[0] if points else None
+        static = [f.name for f in spec.by_role("static") if f.kind == "point"]
+        return static[0] if static else points[0] if points else None
     if anchor == "none":
         return None
     if anchor in spec:

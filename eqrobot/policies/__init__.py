@@ -1,9 +1,10 @@
 """SE(3)-equivariant stable-baselines3 policies and equivariant action distributions.
 
-After ``import eqrobot``, ``SAC("EquivariantPolicy", env)``, ``TD3("EquivariantPolicy", env)`` and
-``PPO("EquivariantPolicy", env)`` build the classes below (the env's observation space carries the
-geometry spec). :class:`EquivariantSAC` / :class:`EquivariantTD3` additionally make exploration noise
-isotropic. Names are imported lazily so that ``import eqrobot.policies`` stays cheap.
+After ``import eqrobot``, ``SAC("EquivariantPolicy", env)``, ``TD3("EquivariantPolicy", env)``,
+``PPO("EquivariantPolicy", env)`` and sb3-contrib's ``TQC("EquivariantPolicy", env)`` build the classes
+below (the env's observation space carries the geometry spec). :class:`EquivariantSAC` /
+:class:`EquivariantTD3` / :class:`EquivariantTQC` additionally make exploration noise isotropic.
+Names are imported lazily so that ``import eqrobot.policies`` stays cheap.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ _EXPORTS = {
     "EquivariantTD3Policy": "eqrobot.policies.td3",
     "EquivariantTD3Actor": "eqrobot.policies.td3",
     "EquivariantTD3": "eqrobot.policies.td3",
+    "EquivariantTQCPolicy": "eqrobot.policies.tqc",
+    "EquivariantTQC": "eqrobot.policies.tqc",
+    "InvariantQuantileCritic": "eqrobot.policies.tqc",
     "EquivariantActorCriticPolicy": "eqrobot.policies.ppo",
     "InvariantCritic": "eqrobot.policies.common",
     "SpecFlattenExtractor": "eqrobot.policies.common",

@@ -1,9 +1,11 @@
-"""Make ``SAC("EquivariantPolicy", env)``, ``TD3(...)`` and ``PPO(...)`` resolve after ``import eqrobot``.
+"""Make ``SAC("EquivariantPolicy", env)``, ``TD3(...)``, ``PPO(...)`` and sb3-contrib's ``TQC(...)``
+resolve after ``import eqrobot``.
 
 SB3 resolves a policy string through the algorithm's ``policy_aliases`` class dict. We add an
-``"EquivariantPolicy"`` entry to SAC's, TD3's, PPO's and A2C's dicts, lazily: the entry imports
+``"EquivariantPolicy"`` entry to SAC's, TD3's, PPO's, A2C's and TQC's dicts, lazily: the entry imports
 :mod:`eqrobot.policies` (torch, e3nn) only when it is looked up. ``import eqrobot`` itself must stay
-light (envs do not need torch), so when SB3 is not imported yet a one-shot import hook waits for it.
+light (envs do not need torch), so when SB3 / sb3-contrib is not imported yet an import hook waits
+for it (and removes itself once both are patched).
 
 This module imports neither torch nor SB3.
 """
@@ -16,11 +18,15 @@ import sys
 
 ALIAS = "EquivariantPolicy"
 TARGETS = {
-    "SAC": "eqrobot.policies.sac:EquivariantSACPolicy",
-    "TD3": "eqrobot.policies.td3:EquivariantTD3Policy",
-    "PPO": "eqrobot.policies.ppo:EquivariantActorCriticPolicy",
-    "A2C": "eqrobot.policies.ppo:EquivariantActorCriticPolicy",
+    "stable_baselines3": {
+        "SAC": "eqrobot.policies.sac:EquivariantSACPolicy",
+        "TD3": "eqrobot.policies.td3:EquivariantTD3Policy",
+        "PPO": "eqrobot.policies.ppo:EquivariantActorCriticPolicy",
+        "A2C": "eqrobot.policies.ppo:EquivariantActorCriticPolicy",
+    },
+    "sb3_contrib": {"TQC": "eqrobot.policies.tqc:EquivariantTQCPolicy"},
 }
+"""Package -> {algorithm class name -> "module:policy class"} that gets the ``"EquivariantPolicy"`` alias."""
 
 
 def _load(target: str):
@@ -68,7 +74,7 @@ class LazyAliases(dict):
 
 
 def _patch(sb3_module) -> None:
-    for algo, target in TARGETS.items():
+    for algo, target in TARGETS[sb3_module.__name__].items():
         cls = getattr(sb3_module, algo, None)
         if cls is None:
             continue
@@ -79,10 +85,14 @@ def _patch(sb3_module) -> None:
 
 
 class _SB3ImportHook(importlib.abc.MetaPathFinder):
-    """Runs :func:`_patch` right after ``stable_baselines3`` finishes importing, then removes itself."""
+    """Runs :func:`_patch` right after each package of :data:`TARGETS` finishes importing; removes
+    itself when none is left to wait for."""
+
+    def __init__(self, pending: set[str]):
+        self.pending = set(pending)
 
     def find_spec(self, fullname, path, target=None):
-        if fullname != "stable_baselines3":
+        if fullname not in self.pending:
             return None
         for finder in sys.meta_path:
             if finder is self or not hasattr(finder, "find_spec"):
@@ -100,7 +110,8 @@ class _SB3ImportHook(importlib.abc.MetaPathFinder):
 
         def exec_module(module):
             original(module)
-            if hook in sys.meta_path:
+            hook.pending.discard(fullname)
+            if not hook.pending and hook in sys.meta_path:
                 sys.meta_path.remove(hook)
             _patch(module)
 
@@ -109,10 +120,14 @@ class _SB3ImportHook(importlib.abc.MetaPathFinder):
 
 
 def register_sb3_aliases() -> None:
-    """Add ``"EquivariantPolicy"`` to SB3's SAC/TD3/PPO/A2C aliases now or when SB3 gets imported."""
-    sb3 = sys.modules.get("stable_baselines3")
-    if sb3 is not None and hasattr(sb3, "SAC"):
-        _patch(sb3)
-        return
-    if not any(isinstance(f, _SB3ImportHook) for f in sys.meta_path):
-        sys.meta_path.insert(0, _SB3ImportHook())
+    """Add ``"EquivariantPolicy"`` to SB3's SAC/TD3/PPO/A2C and sb3-contrib's TQC aliases, now for a
+    package already imported, else when it gets imported."""
+    pending = set()
+    for package, algos in TARGETS.items():
+        module = sys.modules.get(package)
+        if module is not None and all(hasattr(module, a) for a in algos):
+            _patch(module)
+        else:
+            pending.add(package)
+    if pending and not any(isinstance(f, _SB3ImportHook) for f in sys.meta_path):
+        sys.meta_path.insert(0, _SB3ImportHook(pending))

@@ -265,9 +265,9 @@ class SpecPolicyMixin:
 class InvariantCritic(SpecFeaturesMixin, BaseModel):
     """``n_critics`` invariant Q-networks ``Q(s, a)`` on the flat observation+goal+action array.
 
-    Same interface as SB3's ``ContinuousCritic``: ``forward(obs, actions) -> tuple of (B, 1)`` and
-    ``q1_forward``. With an ``EquivariantNet`` each ``Q(g.s, g.a) == Q(s, a)`` for every rigid motion
-    ``g`` (points translate, vectors rotate, scalars stay).
+    Same interface as SB3's ``ContinuousCritic``: ``forward(obs, actions) -> tuple of (B, n_outputs)``
+    (``n_outputs=1`` for SAC/TD3) and ``q1_forward``. With an ``EquivariantNet`` each
+    ``Q(g.s, g.a) == Q(s, a)`` for every rigid motion ``g`` (points translate, vectors rotate, scalars stay).
     """
 
     def __init__(
@@ -283,6 +283,7 @@ class InvariantCritic(SpecFeaturesMixin, BaseModel):
         net: str | type = "equivariant",
         net_kwargs: dict[str, Any] | None = None,
         normalize_images: bool = True,
+        n_outputs: int = 1,
         **_ignored: Any,
     ):
         super().__init__(
@@ -299,7 +300,7 @@ class InvariantCritic(SpecFeaturesMixin, BaseModel):
                 "action": geometry_spec.action,
             }
         )
-        out = ArraySpec([("q", "scalar", 1)])
+        out = ArraySpec([("q", "scalar", n_outputs)])  # n_outputs > 1: TQC's quantiles
         self.q_networks: list[nn.Module] = []
         for idx in range(n_critics):
             q_net = make_net(self.q_in_spec, out, net_arch, net, net_kwargs)

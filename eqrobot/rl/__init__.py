@@ -1,12 +1,13 @@
-"""Training, evaluation and checkpoints (library functions, no argv; ``eqrobot.cli`` wraps them).
+"""Training only: config, presets, train, checkpoints (library functions, no argv; ``eqrobot.cli``
+wraps them). Running and evaluating what was trained is :mod:`eqrobot.rollout`'s job.
 
-    from eqrobot.rl import TrainConfig, train_policy, evaluate_policy, load_model
+    from eqrobot.rl import TrainConfig, train_policy
+    from eqrobot.rollout import evaluate
     run_dir = train_policy(TrainConfig(env_id="eqrobot/Reach-v0", algo="sac", policy="equivariant"))
-    print(evaluate_policy(load_model(run_dir), "eqrobot/Reach-v0", episodes=50))
+    print(evaluate(run_dir, "eqrobot/Reach-v0", episodes=50))
 
-(``train_policy``/``evaluate_policy`` are :func:`eqrobot.rl.train.train` and
-:func:`eqrobot.rl.evaluate.evaluate`; the short names are the submodules.) Names are imported
-lazily (torch and SB3 load on first use).
+(``train_policy`` is :func:`eqrobot.rl.train.train`; the short name is the submodule.) Names are
+imported lazily (torch and SB3 load on first use).
 """
 
 from __future__ import annotations
@@ -21,9 +22,6 @@ _EXPORTS = {
     "train_policy": ("eqrobot.rl.train", "train"),
     "resolve_config": "eqrobot.rl.train",
     "read_eval_csv": "eqrobot.rl.train",
-    "evaluate_policy": ("eqrobot.rl.evaluate", "evaluate"),
-    "load_model": "eqrobot.rl.checkpoint",
-    "CheckpointError": "eqrobot.rl.checkpoint",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -9,8 +9,8 @@ demos and in 47.5-50k without; see docs/results.md section 4.
 How a preset is built: ``BASE[algo]`` (shared by every env and both policies, so equivariant and
 MLP runs use *the same* hyperparameters), then ``TASK[task][algo]`` overrides (budget, buffer,
 exploration), then ``POLICY[policy]`` (network size; ``compress_invariants`` for the equivariant
-nets). Sparse goal envs use HER for SAC and TD3; dense ``*Dense`` variants do not. Print one with
-``python -m eqrobot.rl.presets ENV ALGO POLICY``.
+nets); TQC takes SAC's settings throughout. Sparse goal envs use HER for SAC, TD3 and TQC; dense
+``*Dense`` variants do not. Print one with ``python -m eqrobot.rl.presets ENV ALGO POLICY``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import sys
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from eqrobot.rl.config import ALGOS, POLICIES
+from eqrobot.rl.config import ALGOS, OFF_POLICY_ALGOS, POLICIES
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,10 @@ BASE: dict[str, dict[str, Any]] = {
     },
 }
 
+# TQC (sb3-contrib) is SAC with a distributional critic: SAC's settings plus TQC's default truncation
+# made explicit (the top 2 of each critic's 25 quantiles dropped), so the two compare at equal settings
+BASE["tqc"] = {**BASE["sac"], "top_quantiles_to_drop_per_net": 2}
+
 # --- per task (budgets, exploration) ------------------------------------------------------------
 TASK: dict[str, dict[str, dict[str, Any]]] = {
     "Reach": {
@@ -132,6 +136,9 @@ POLICY: dict[str, dict[str, dict[str, Any]]] = {
     },
 }
 
+for _table in (*TASK.values(), *POLICY.values()):  # TQC: the same budgets and networks as SAC
+    _table["tqc"] = copy.deepcopy(_table["sac"])
+
 _PRESET_KEYS = ("steps", "eval_freq")
 
 OPTIMIZER_KWARGS = {"fused": True}
@@ -160,7 +167,7 @@ def get_preset(env_id: str, algo: str, policy: str) -> Preset:
     hp = copy.deepcopy(BASE[algo])
     hp.update(copy.deepcopy(TASK[task][algo]))
     budget = {k: hp.pop(k) for k in _PRESET_KEYS}
-    her = algo in ("sac", "td3") and not dense
+    her = algo in OFF_POLICY_ALGOS and not dense
     return Preset(
         steps=int(budget["steps"]),
         eval_freq=int(budget["eval_freq"]),

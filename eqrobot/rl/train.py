@@ -32,17 +32,10 @@ from typing import Any
 
 import numpy as np
 
-from eqrobot.rl.checkpoint import (
-    BUFFER_NAME,
-    CONFIG_NAME,
-    MODEL_NAME,
-    algo_classes,
-    atomic_write_bytes,
-    save_model,
-    save_replay_buffer,
-)
-from eqrobot.rl.config import ALGOS, POLICIES, TrainConfig
+from eqrobot.rl.checkpoint import atomic_write_bytes, save_model, save_replay_buffer
+from eqrobot.rl.config import ALGOS, AUGMENTATIONS, OFF_POLICY_ALGOS, POLICIES, TrainConfig
 from eqrobot.rl.presets import HER_KWARGS, get_preset, task_of
+from eqrobot.rollout.checkpoints import BUFFER_NAME, CONFIG_NAME, MODEL_NAME, algo_classes, load_model
 
 EVAL_CSV = "eval.csv"
 STATE_NAME = "state.json"
@@ -82,10 +75,19 @@ def resolve_config(config: TrainConfig) -> TrainConfig:
     c.steps = int(preset.steps if c.steps is None else c.steps)
     c.eval_freq = int(preset.eval_freq if c.eval_freq is None else c.eval_freq)
     c.her = bool(preset.her if c.her is None else c.her)
-    if c.algo == "ppo" and c.her:
-        raise ValueError("HER needs an off-policy algorithm (sac or td3), not ppo")
-    if c.algo == "ppo" and c.demos:
-        raise ValueError("demos fill a replay buffer: use an off-policy algorithm (sac or td3), not ppo")
+    off_policy = ", ".join(OFF_POLICY_ALGOS)
+    if c.algo not in OFF_POLICY_ALGOS and c.her:
+        raise ValueError(f"HER needs an off-policy algorithm ({off_policy}), not {c.algo}")
+    if c.algo not in OFF_POLICY_ALGOS and c.demos:
+        raise ValueError(
+            f"demos fill a replay buffer: use an off-policy algorithm ({off_policy}), not {c.algo}"
+        )
+    if c.augment is not None and c.augment not in AUGMENTATIONS:
+        raise ValueError(
+            f"unknown augment {c.augment!r}; valid: {', '.join(AUGMENTATIONS)} (or None for none)"
+        )
+    if c.augment is not None and c.algo not in OFF_POLICY_ALGOS:
+        raise ValueError(f"replay augmentation needs an off-policy algorithm ({off_policy}), not {c.algo}")
     if c.n_envs < 1 or c.steps < 1 or c.demos < 0:
         raise ValueError(f"need n_envs >= 1, steps >= 1, demos >= 0; got {c.n_envs}, {c.steps}, {c.demos}")
     if c.vec_env not in ("dummy", "subproc"):
@@ -155,7 +157,10 @@ def make_vec_env(c: TrainConfig):
 def build_model(c: TrainConfig, venv, tb_dir: str | None):
     """A new SB3 model for a resolved config."""
     from stable_baselines3 import HerReplayBuffer
+    from stable_baselines3.common.buffers import DictReplayBuffer
     from stable_baselines3.common.noise import NormalActionNoise
+
+    from eqrobot.rl.augmentation import augmented_buffer_class
 
     cls = algo_classes()[c.algo]
     hp = dict(c.hyperparams)
@@ -166,6 +171,10 @@ def build_model(c: TrainConfig, venv, tb_dir: str | None):
     if c.her:
         hp["replay_buffer_class"] = HerReplayBuffer
         hp["replay_buffer_kwargs"] = {**HER_KWARGS, **hp.get("replay_buffer_kwargs", {})}
+    if c.augment is not None:  # after HER: the augmented buffer relabels first, then transforms
+        base = hp.get("replay_buffer_class") or DictReplayBuffer
+        hp["replay_buffer_class"] = augmented_buffer_class(base)
+        hp["replay_buffer_kwargs"] = {**hp.get("replay_buffer_kwargs", {}), "augment": c.augment}
     policy = "EquivariantPolicy" if c.policy == "equivariant" else "MultiInputPolicy"
     return cls(
         policy,
@@ -189,7 +198,7 @@ def fill_with_demos(model, episodes: int, env_id: str) -> dict[str, float]:
     from eqrobot.policies.distributions import limit_action
 
     venv = model.get_env()
-    spec = venv.observation_space.geometry_spec
+    spec = venv.get_attr("geometry_spec", [0])[0]  # from the env: wrappers may rebuild the space
     oracle = OraclePolicy(venv.envs[0] if hasattr(venv, "envs") else spec, task=task_of(env_id)[0])
     n = venv.num_envs
     rounds = math.ceil(episodes / n)
@@ -222,7 +231,7 @@ def fill_with_demos(model, episodes: int, env_id: str) -> dict[str, float]:
 def _make_callback(model, c: TrainConfig, run_dir: Path, meta: dict[str, Any], start_step: int):
     from stable_baselines3.common.callbacks import BaseCallback
 
-    from eqrobot.rl.evaluate import evaluate
+    from eqrobot.rollout.evaluation import evaluate
 
     class EvalCheckpointCallback(BaseCallback):
         """Periodic evaluation + atomic checkpoint + tqdm bar with the current success rates."""
@@ -369,8 +378,6 @@ def train(config: TrainConfig) -> Path:
     venv = make_vec_env(c)
     tb_dir = str(run_dir / "tb") if _has_tensorboard() else None
     if c.resume and (run_dir / MODEL_NAME).exists():
-        from eqrobot.rl.checkpoint import load_model
-
         model = load_model(run_dir, env=venv, device=c.device, tensorboard_log=tb_dir)
         if c.save_replay_buffer and (run_dir / BUFFER_NAME).exists() and hasattr(model, "load_replay_buffer"):
             with warnings.catch_warnings():

@@ -209,24 +209,22 @@ class Panda:
         self._stale = True
 
     # --- readings -----------------------------------------------------------------------
-    def read(self) -> tuple:
-        """Flat tuple: ee position (3), ee velocity (3), finger width (1) [, ee frame columns (9)].
-
-        Also caches the pose and joint positions that the next :meth:`apply_action` linearises at.
-        """
+    def read(self) -> None:
+        """Refresh the state cached as attributes (world frame): ``ee_position`` (3-tuple),
+        ``ee_velocity`` (3-tuple), ``gripper_width`` (float), ``ee_frame`` (the 3 columns of the
+        end-effector rotation, stacked: 9-tuple), and the pose and joint positions the next
+        :meth:`apply_action` linearises at. Plain attributes: the observation reads them every step."""
         ls = self._link_state(self.body, EE_LINK, 1, 1)  # computeLinkVelocity, computeForwardKinematics
         q = [s[0] for s in self._joint_states(self.body, CONTROLLED_JOINTS)]
         m = p.getMatrixFromQuaternion(ls[5])
         self._q = q
         self._q7 = np.array(q[:7])
-        self._width = q[7] + q[8]
-        self._ee_pos = ls[4]
+        self.gripper_width = self._width = q[7] + q[8]
+        self.ee_position = self._ee_pos = ls[4]
+        self.ee_velocity = ls[6]
+        self.ee_frame = _frame_columns(m)
         self._ee_rot = np.array(m).reshape(3, 3)
         self._stale = False
-        out = (*ls[4], *ls[6], self._width)
-        if self.control_yaw:
-            out = out + _frame_columns(m)
-        return out
 
     @property
     def joint_positions(self) -> np.ndarray:

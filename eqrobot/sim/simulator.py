@@ -113,6 +113,7 @@ class Simulator:
         self.frame_R = np.asarray(frame_rotation, dtype=np.float64)
         self.frame_t = np.asarray(frame_translation, dtype=np.float64)
         world_R = self.frame_R if world_rotation is None else np.asarray(world_rotation, dtype=np.float64)
+        self.world_R = world_R  # the camera follows world transforms, not task rotations
         self.gravity_direction = world_R @ np.array([0.0, 0.0, -1.0])
         self.up = -self.gravity_direction
         g = self.gravity_direction * GRAVITY
@@ -190,19 +191,10 @@ class Simulator:
         self.client.resetBasePositionAndOrientation(body, self.to_world(position).tolist(), matrix_to_quat(R))
         self.client.resetBaseVelocity(body, [0.0, 0.0, 0.0], [0.0, 0.0, 0.0])
 
-    def read_bodies(self, bodies) -> list:
-        """Flat list, per body: position (3), frame columns (9), linear (3) and angular (3) velocity."""
-        get_pose, get_vel, to_matrix = self._get_pose, self._get_vel, p.getMatrixFromQuaternion
-        vals = []
-        for body in bodies:
-            pos, quat = get_pose(body)
-            m = to_matrix(quat)
-            lin, ang = get_vel(body)
-            vals += pos
-            vals += (m[0], m[3], m[6], m[1], m[4], m[7], m[2], m[5], m[8])  # columns: R.T.reshape(9)
-            vals += lin
-            vals += ang
-        return vals
+    def body_states(self, bodies) -> list[tuple]:
+        """Per body, in the world frame: ``(position, quaternion xyzw, linear, angular velocity)``."""
+        get_pose, get_vel = self._get_pose, self._get_vel
+        return [(*get_pose(body), *get_vel(body)) for body in bodies]
 
     def step(self) -> None:
         """Advance one control period (``n_substeps`` physics steps)."""
@@ -227,18 +219,19 @@ class Simulator:
         pitch_deg: float = -28.0,
         fov_deg: float = 45.0,
     ) -> np.ndarray:
-        """RGB image (height, width, 3) uint8 from a camera given in the task frame (TinyRenderer).
+        """RGB image (height, width, 3) uint8 from a camera given in the canonical frame (TinyRenderer).
 
-        The camera pose goes through the same frame map as the scene, so a transformed world
-        renders the same picture.
+        The camera moves with world transforms (``world_rotation`` and the translation), so a
+        transformed world renders the same picture, but not with a task rotation about gravity: the
+        camera stays put and the viewer sees the scene turn.
         """
         yaw, pitch = np.radians(yaw_deg), np.radians(pitch_deg)
         offset = distance * np.array(
             [-np.cos(pitch) * np.cos(yaw), -np.cos(pitch) * np.sin(yaw), -np.sin(pitch)]
         )
         target_c = np.asarray(target, dtype=np.float64)
-        eye = self.to_world(target_c + offset)
-        tgt = self.to_world(target_c)
+        eye = self.world_R @ (target_c + offset) + self.frame_t
+        tgt = self.world_R @ target_c + self.frame_t
         view = self.client.computeViewMatrix(eye.tolist(), tgt.tolist(), self.up.tolist())
         proj = self.client.computeProjectionMatrixFOV(fov_deg, width / height, 0.05, 10.0)
         _, _, rgba, _, _ = self.client.getCameraImage(
@@ -248,7 +241,7 @@ class Simulator:
             projectionMatrix=proj,
             renderer=p.ER_TINY_RENDERER,
             flags=p.ER_NO_SEGMENTATION_MASK,
-            lightDirection=self.to_world(_LIGHT) - self.frame_t,  # the light moves with the world too
+            lightDirection=self.world_R @ np.asarray(_LIGHT),  # the light moves with the world too
             shadow=0,
         )
         return np.asarray(rgba, dtype=np.uint8).reshape(height, width, 4)[..., :3].copy()

@@ -5,10 +5,26 @@ PyBullet quaternions are (x, y, z, w). Everything else in eqrobot uses rotation 
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
+import pybullet as p
 
 # Columns-stacked frame from PyBullet's row-major getMatrixFromQuaternion tuple: frame = R.T.reshape(9).
 FRAME_FROM_ROW_MAJOR = (0, 3, 6, 1, 4, 7, 2, 5, 8)
+_frame_columns = operator.itemgetter(*FRAME_FROM_ROW_MAJOR)
+_matrix_from_quaternion = p.getMatrixFromQuaternion
+
+
+def quat_to_frame_columns(quat) -> tuple:
+    """A PyBullet ``(x, y, z, w)`` quaternion -> its rotation's 3 columns, stacked (9 floats).
+
+    PyBullet's own conversion, not scipy's: this runs for every orientation of every observation,
+    where it costs 0.2 us against scipy's 11 us per call, and its float64 bits differ from
+    ``Rotation.from_quat(q).as_matrix()`` in the last place for most quaternions (which would move
+    the IK and with it every trajectory).
+    """
+    return _frame_columns(_matrix_from_quaternion(quat))
 
 
 def rot_z(angle: float) -> np.ndarray:

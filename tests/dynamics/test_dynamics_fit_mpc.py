@@ -4,8 +4,9 @@ import torch
 
 from eqrobot.dynamics.models import make_model
 from eqrobot.dynamics.mpc import GoalCost, MPPIPlanner, observation_frame
-from eqrobot.dynamics.toy import ToyPushModel, random_rotation_np, toy_reset
+from eqrobot.dynamics.toy import ToyPushModel, toy_reset
 from eqrobot.dynamics.training import fit, rollout_errors, rollout_loss
+from eqrobot.geometry.so3 import random_rotation
 
 SMALL = dict(hidden=32, vector_channels=8)
 
@@ -49,7 +50,7 @@ def test_mpc_action_is_equivariant(which, push_spec, push_data):
         model = make_model(push_spec, data=push_data, **SMALL).double()
     rng = np.random.default_rng(0)
     obs = _one(toy_reset(push_spec, rng))
-    R, t = random_rotation_np(rng), rng.normal(size=3) * 10
+    R, t = random_rotation(rng), rng.normal(size=3) * 10
     moved = push_spec.transform_obs(obs, R, t)
     p1, p2 = _planner(model, push_spec), _planner(model, push_spec)
     for _ in range(3):  # includes warm-started steps
@@ -69,7 +70,7 @@ def test_observation_frame_is_equivariant(push_spec, rng):
     F = observation_frame(push_spec, obs["observation"], obs["desired_goal"])
     np.testing.assert_allclose(F.T @ F, np.eye(3), atol=1e-12)
     assert np.linalg.det(F) > 0
-    R = random_rotation_np(rng)
+    R = random_rotation(rng)
     moved = push_spec.transform_obs(obs, R, rng.normal(size=3))
     np.testing.assert_allclose(
         observation_frame(push_spec, moved["observation"], moved["desired_goal"]), R @ F, atol=1e-10
@@ -96,23 +97,3 @@ def test_mpc_pushes_the_toy_object_to_its_goal(push_spec):
         assert start > 0.05
     assert max(final) < 0.02, final
     assert planner.last_plan_time > 0
-
-
-def test_rotation_sweeps_load_a_dynamics_checkpoint_as_an_mpc_policy(tmp_path):
-    """`eqrobot rotation --policy model.pt` plans with the learned model like any other policy."""
-    import gymnasium as gym
-
-    from eqrobot.dynamics.models import save_model
-    from eqrobot.rl.rotation import load_policy
-
-    env = gym.make("eqrobot/Push-v0")
-    try:
-        model = make_model(env.unwrapped.geometry_spec, hidden=16, layers=1)
-        path = save_model(model, tmp_path / "push_dynamics.pt")
-        policy = load_policy(str(path), env_id="eqrobot/Push-v0")
-        obs, _ = env.reset(seed=0)
-        action, _ = policy.predict(obs, deterministic=True)
-    finally:
-        env.close()
-    assert action.shape == env.action_space.shape
-    assert action[-1] == pytest.approx(-1.0, abs=1e-6)  # the gripper is held closed

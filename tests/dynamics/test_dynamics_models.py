@@ -3,14 +3,10 @@ import pytest
 import torch
 
 from eqrobot.dynamics.models import (
-    CheckpointError,
-    DynamicsModel,
     SceneLayout,
     detect_static_fields,
-    load_model,
     make_model,
     matched_mlp,
-    save_model,
 )
 from eqrobot.dynamics.toy import toy_spec
 from eqrobot.testing import assert_equivariant
@@ -114,32 +110,6 @@ def test_static_fields_are_copied_and_detected(push_data):
     for name in ("gravity_direction", "base_position"):
         sl = push_data.spec.observation[name].slice
         assert torch.equal(y[:, sl], x[:, sl])
-
-
-def test_save_load_round_trip_and_errors(tmp_path, push_data, stack_spec):
-    for kind in ("equivariant", "mlp"):
-        model = make_model(push_data.spec, kind=kind, data=push_data, **SMALL)
-        if kind == "mlp":
-            model = matched_mlp(make_model(push_data.spec, data=push_data, **SMALL), push_data)
-        path = save_model(model, tmp_path / f"{kind}.pt", extra={"note": "x"})
-        back = load_model(path, push_data.spec)
-        assert isinstance(back, DynamicsModel) and back.config == model.config
-        assert back.checkpoint_extra == {"note": "x"}
-        x, a = (torch.as_tensor(v, dtype=torch.float32) for v in _inputs(push_data))
-        with torch.no_grad():
-            torch.testing.assert_close(back.step(x, a), model.step(x, a), rtol=0, atol=0)
-    assert not list(tmp_path.glob("*.tmp"))
-    bad = tmp_path / "bad.pt"
-    bad.write_bytes((tmp_path / "equivariant.pt").read_bytes()[:300])
-    with pytest.raises(CheckpointError, match="corrupt or truncated"):
-        load_model(bad)
-    with pytest.raises(CheckpointError, match="another geometry spec"):
-        load_model(tmp_path / "equivariant.pt", stack_spec)
-    torch.save({"something": 1}, tmp_path / "foreign.pt")
-    with pytest.raises(CheckpointError, match="not an eqrobot dynamics checkpoint"):
-        load_model(tmp_path / "foreign.pt")
-    with pytest.raises(FileNotFoundError):
-        load_model(tmp_path / "missing.pt")
 
 
 def test_bad_config_fails_early(push_spec):

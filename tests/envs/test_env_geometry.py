@@ -120,3 +120,109 @@ def test_contact_rich_rollout_reports_simulator_error(task):
         f"final object position gap {obj_gap * 100:.2f} cm"
     )
     assert np.isfinite(pose).all() and obj_gap < 0.3  # loose: PyBullet's contacts are not equivariant
+
+
+# --- the observation table ------------------------------------------------------------------------
+def test_one_table_row_adds_a_field_to_both_spec_and_observation():
+    from eqrobot.envs.observation import OBSERVATION_TABLE, ObservationReader, ObservationRow
+
+    env = gym.make("eqrobot/Stack-v0").unwrapped
+    try:
+        env.reset(seed=2)
+        bodies = {name: body for name, body, _ in env._objects}
+        extra = ObservationRow("height", "scalar", "object", lambda state: (state[0][2],))
+        table = (*OBSERVATION_TABLE, extra)
+        reader = ObservationReader(env.sim, env.robot, bodies, control_yaw=False, table=table)
+        reader.reset()
+        x = reader.read()
+        spec = reader.spec
+        assert x.shape == (spec.dim,) and spec.dim == env.geometry_spec.observation.dim + 2
+        for obj in ("object1", "object2"):
+            height = spec[f"{obj}_height"]
+            assert (height.role, height.obj, height.attribute) == ("object", obj, "height")
+            assert x[height.slice][0] == x[spec[f"{obj}_position"].slice][2]
+        # every field the env declares reads the same numbers in the extended layout
+        obs = env._get_obs()["observation"]
+        for f in env.geometry_spec.observation:
+            np.testing.assert_array_equal(x[spec[f.name].slice], obs[f.slice])
+        bad = ObservationRow("ee_speed", "scalar", "robot", lambda robot: (0.0, 1.0))
+        n_before_objects = [r.role for r in OBSERVATION_TABLE].index("object")
+        wrong_size = (*OBSERVATION_TABLE[:n_before_objects], bad, *OBSERVATION_TABLE[n_before_objects:])
+        with pytest.raises(ValueError, match="'ee_speed'.*returned 2"):
+            ObservationReader(env.sim, env.robot, bodies, False, wrong_size).reset()
+        with pytest.raises(ValueError, match="ordered by role"):
+            ObservationReader(env.sim, env.robot, bodies, False, (*OBSERVATION_TABLE, bad))
+    finally:
+        env.close()
+
+
+@pytest.mark.parametrize("env_id", SPARSE_IDS)
+def test_spec_roles_match_the_scene(env_id):
+    env = gym.make(env_id)
+    try:
+        spec = env.unwrapped.geometry_spec
+        objects = spec.observation.objects()
+        assert list(objects) == [o.name for o in env.unwrapped.task.objects]
+        assert {f.name for f in spec.observation.by_role("static")} == {"gravity_direction", "base_position"}
+        obs, _ = env.reset(seed=0)
+        obs2, *_ = env.step(env.action_space.sample())
+        for f in spec.observation.by_role("static"):  # static: constant within the episode
+            np.testing.assert_array_equal(obs["observation"][f.slice], obs2["observation"][f.slice])
+        for g in spec.desired_goal:  # goal fields keep the role of the observation field they copy
+            o = spec.observation[g.name]
+            assert (g.kind, g.role, g.obj) == (o.kind, o.role, o.obj)
+    finally:
+        env.close()
+
+
+# --- the spec through wrappers --------------------------------------------------------------------
+def _wrapped_envs():
+    from gymnasium.wrappers import FlattenObservation, RecordEpisodeStatistics, TimeLimit
+
+    base = lambda: gym.make("eqrobot/Push-v0")  # noqa: E731
+    return {
+        "gymnasium.make chain": base(),
+        "FlattenObservation": FlattenObservation(base()),
+        "TimeLimit": TimeLimit(base(), 10),
+        "RecordEpisodeStatistics(Flatten)": RecordEpisodeStatistics(FlattenObservation(base())),
+    }
+
+
+def test_geometry_spec_survives_wrappers():
+    from eqrobot.envs.core import make_geometry_spec
+
+    expected = make_geometry_spec("Push")
+    envs = _wrapped_envs()
+    try:
+        for name, env in envs.items():
+            assert env.get_wrapper_attr("geometry_spec") == expected, name
+        # and the flat layout FlattenObservation produces, transformed as the spec says
+        flat_env = envs["FlattenObservation"]
+        flat_spec = expected.flat_observation()
+        obs, _ = flat_env.reset(seed=1)
+        assert obs.shape == (flat_spec.dim,)
+        R, t = random_rotation(np.random.default_rng(4)), np.array([0.2, -0.3, 0.5])
+        moved, _ = flat_env.reset(seed=1, options={"world_rotation": R, "world_translation": t})
+        np.testing.assert_allclose(flat_spec.transform(obs, R, t), moved, atol=1e-5)
+    finally:
+        for env in envs.values():
+            env.close()
+
+
+def test_geometry_spec_through_sb3_vec_envs():
+    from gymnasium.wrappers import FlattenObservation
+    from stable_baselines3.common.monitor import Monitor
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from eqrobot.envs.core import make_geometry_spec
+
+    venv = DummyVecEnv(
+        [
+            lambda: Monitor(gym.make("eqrobot/Reach-v0")),
+            lambda: FlattenObservation(gym.make("eqrobot/Reach-v0")),
+        ]
+    )
+    try:
+        assert venv.get_attr("geometry_spec") == [make_geometry_spec("Reach")] * 2
+    finally:
+        venv.close()

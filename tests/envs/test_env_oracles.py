@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from eqrobot.envs.oracles import OraclePolicy, evaluate_oracle, make_oracle
+from eqrobot.envs.oracles import OraclePolicy, make_oracle
+from eqrobot.rollout import evaluate
 
 TASKS = ["Reach", "Push", "PickAndPlace", "Stack", "Rotate"]
 SETTINGS = {
@@ -17,7 +18,7 @@ SETTINGS = {
 @pytest.mark.parametrize("task", TASKS)
 def test_oracle_fast(task, setting):
     n = 6 if task == "Stack" else 10
-    res = evaluate_oracle(f"eqrobot/{task}-v0", episodes=n, seed=1000, **SETTINGS[setting])
+    res = evaluate("oracle", f"eqrobot/{task}-v0", episodes=n, seed=1000, env_kwargs=SETTINGS[setting])
     print(f"\n{task} {setting}: success {res['success_rate']:.2f} over {n}, failures {res['failures']}")
     assert res["success_rate"] >= 0.9
 
@@ -26,7 +27,7 @@ def test_oracle_fast(task, setting):
 @pytest.mark.parametrize("setting", list(SETTINGS))
 @pytest.mark.parametrize("task", TASKS)
 def test_oracle_100_episodes(task, setting):
-    res = evaluate_oracle(f"eqrobot/{task}-v0", episodes=100, seed=0, **SETTINGS[setting])
+    res = evaluate("oracle", f"eqrobot/{task}-v0", episodes=100, seed=0, env_kwargs=SETTINGS[setting])
     print(f"\n{task} {setting}: success {res['success_rate']:.2f} over 100, failures {res['failures']}")
     assert res["success_rate"] >= 0.95
 

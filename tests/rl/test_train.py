@@ -12,11 +12,11 @@ from eqrobot.cli import main
 from eqrobot.envs import ENV_IDS
 from eqrobot.policies import EquivariantSACPolicy
 from eqrobot.rl import train as train_mod
-from eqrobot.rl.checkpoint import CheckpointError, load_model
 from eqrobot.rl.config import ALGOS, POLICIES, TrainConfig
-from eqrobot.rl.evaluate import evaluate
 from eqrobot.rl.presets import get_preset
 from eqrobot.rl.train import read_eval_csv, resolve_config, train
+from eqrobot.rollout.checkpoints import CheckpointError, load_model
+from eqrobot.rollout.evaluation import evaluate
 
 REACH = "eqrobot/Reach-v0"
 FAST = {"learning_starts": 50, "batch_size": 64}
@@ -180,7 +180,7 @@ def test_cli(tmp_path, capsys):
     assert main(["train", "--env", "eqrobot/Nope-v0"]) == 2
     assert "unknown env" in capsys.readouterr().err
     assert main(["train", "--algo", "a2c"]) == 2
-    assert "valid: sac, td3, ppo" in capsys.readouterr().err
+    assert "invalid choice: 'a2c'" in capsys.readouterr().err
     rc = main(
         [
             "train",

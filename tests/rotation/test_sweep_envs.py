@@ -7,8 +7,10 @@ import numpy as np
 
 import eqrobot  # noqa: F401
 from eqrobot.envs.oracles import OraclePolicy
-from eqrobot.rl.rotation import evaluate_rotation, format_gap, save_videos, simulator_equivariance_gap
-from eqrobot.rl.rotation_splits import SPLITS
+from eqrobot.rotation.sim_gap import format_gap, simulator_equivariance_gap
+from eqrobot.rotation.splits import SPLITS
+from eqrobot.rotation.sweep import evaluate_rotation
+from eqrobot.rotation.videos import save_videos
 
 
 class BoxedOracle:

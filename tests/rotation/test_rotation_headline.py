@@ -2,7 +2,7 @@
 
 import pytest
 
-from eqrobot.rl.rotation import BinResult, RotationResult, wilson_interval
+from eqrobot.rotation.results import BinResult, RotationResult, wilson_interval
 
 
 @pytest.fixture(scope="module")

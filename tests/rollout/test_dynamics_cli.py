@@ -5,8 +5,8 @@ import json
 import pytest
 
 from eqrobot.cli import main
+from eqrobot.dynamics.checkpoint import load_dynamics_model
 from eqrobot.dynamics.data import Transitions
-from eqrobot.dynamics.models import load_model
 
 
 def test_collect_fit_eval(tmp_path, capsys):
@@ -18,7 +18,7 @@ def test_collect_fit_eval(tmp_path, capsys):
     d = Transitions.load(data)
     assert len(d) == 120 and d.meta["env_id"] == "eqrobot/Push-v0"
     assert main(["dynamics", "fit", str(data), "--out", str(model), "--steps", "4", "--horizon", "2"]) == 0
-    assert load_model(model, d.spec).config.kind == "equivariant"
+    assert load_dynamics_model(model, d.spec).config.kind == "equivariant"
     capsys.readouterr()
     out = tmp_path / "eval.json"
     argv = [
@@ -59,7 +59,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_paired_collection_starts_from_the_same_moved_scene():
     import numpy as np
 
-    from eqrobot.dynamics.data import collect_transitions
+    from eqrobot.rollout.collect import collect_transitions
 
     kw = dict(policy="oracle:0.5,random:0.5", seed=3, action_noise=0.3, random_action_prob=0.3)
     a = collect_transitions("eqrobot/Push-v0", 6, **kw)
@@ -75,3 +75,23 @@ def test_paired_collection_starts_from_the_same_moved_scene():
     np.testing.assert_allclose(
         np.linalg.norm(a.action[:, :3], axis=1), np.linalg.norm(b.action[:, :3], axis=1), atol=1e-4
     )  # the collector's noise co-rotates (free flight: same actions, moved)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["dynamics", "collect", "--out", "x.npz", "--transitions", "0"], "--transitions must be >= 1"),
+        (["dynamics", "collect", "--out", "x.npz", "--env", "eqrobot/Bogus-v0"], "unknown env"),
+        (["dynamics", "collect", "--out", "x.npz", "--random-action-prob", "2"], "--random-action-prob"),
+        (["dynamics", "collect", "--out", "x.npz", "--policy", "oracle:x"], "NAME:WEIGHT"),
+        (["dynamics", "fit", "d.npz", "--out", "m.pt", "--steps", "0"], "--steps must be >= 1"),
+        (["dynamics", "fit", "d.npz", "--out", "m.pt", "--lr", "-1"], "--lr must be > 0"),
+        (["dynamics", "eval", "m.pt", "--samples", "0"], "--samples must be >= 1"),
+        (["dynamics", "eval", "m.pt", "--hold-gripper", "3"], "--hold-gripper must be in"),
+    ],
+)
+def test_bad_flags_exit_2_before_any_work(tmp_path, monkeypatch, capsys, argv, message):
+    monkeypatch.chdir(tmp_path)  # nothing may be written: a bad flag stops before the work starts
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

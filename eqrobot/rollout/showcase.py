@@ -3,38 +3,23 @@
 from __future__ import annotations
 
 import os
-import time
 
-import gymnasium as gym
-
-import eqrobot  # noqa: F401  (registers the ids)
-from eqrobot.envs.oracles import evaluate_oracle, make_oracle
 from eqrobot.envs.tasks import TASKS
+from eqrobot.rollout.agents import resolve_agent
+from eqrobot.rollout.episodes import Reset, make_episode_env, run_episodes
+from eqrobot.rollout.evaluation import evaluate
+from eqrobot.rollout.recording import save_gif
 
 
-def _record_gif(task: str, path: str, seed: int, size=(320, 240), **env_kwargs) -> None:
-    import imageio.v2 as imageio
-
-    env = gym.make(
-        f"eqrobot/{task}-v0",
-        render_mode="rgb_array",
-        render_width=size[0],
-        render_height=size[1],
-        **env_kwargs,
-    )
-    oracle = make_oracle(task, env=env)
+def _record_gif(env_id: str, path: str, seed: int, size=(320, 240), **env_kwargs) -> None:
+    env_kwargs = {**env_kwargs, "render_width": size[0], "render_height": size[1]}
+    vec = make_episode_env(env_id, env_kwargs, render_mode="rgb_array")
     try:
-        obs, _ = env.reset(seed=seed)
-        frames = [env.render()]
-        done = False
-        while not done:
-            obs, _, term, trunc, _ = env.step(oracle.predict(obs)[0])
-            frames.append(env.render())
-            done = term or trunc
+        # a frame every 2nd step of the 25 Hz control loop, 80 ms each: real time
+        (episode,) = run_episodes(vec, resolve_agent("oracle", env_id), [Reset(seed)], frame_every=2)
     finally:
-        env.close()
-    # every 2nd frame of the 25 Hz control loop, 80 ms each: real time
-    imageio.mimsave(path, frames[::2], duration=80, loop=0)
+        vec.close()
+    save_gif(episode.frames, path, fps=12.5)
 
 
 def run_oracle_showcase(
@@ -56,12 +41,10 @@ def run_oracle_showcase(
     rows = []
     for task in tasks or list(TASKS):
         env_id = f"eqrobot/{task}-v0"
-        t0 = time.perf_counter()
-        result = evaluate_oracle(env_id, episodes, seed, **env_kwargs)
-        elapsed = time.perf_counter() - t0
+        result = evaluate("oracle", env_id, episodes, seed, env_kwargs=env_kwargs)
         path = os.path.join(out_dir, f"oracle_{task}.gif") if gif else None
         if path:
-            _record_gif(task, path, seed, **env_kwargs)
+            _record_gif(env_id, path, seed, **env_kwargs)
         rows.append(
             {
                 "task": task,
@@ -69,7 +52,7 @@ def run_oracle_showcase(
                 "episodes": episodes,
                 "success_rate": result["success_rate"],
                 "mean_return": result["mean_return"],
-                "steps_per_s": result["steps"] / elapsed if elapsed > 0 else float("nan"),
+                "steps_per_s": result["steps_per_second"],
                 "gif": path,
             }
         )

@@ -11,13 +11,11 @@ import numpy as np
 import pytest
 
 from eqrobot.geometry.spec import ArraySpec, GeometrySpec
-from eqrobot.rl.rotation import (
-    RotationResult,
-    evaluate_rotation,
-    simulator_equivariance_gap,
-    wilson_interval,
-)
-from eqrobot.rl.rotation_splits import JOINT1_LIMIT_DEG, SPLITS, get_split, resolve_splits, rot_z, seed_for
+from eqrobot.rotation.results import RotationResult, wilson_interval
+from eqrobot.rotation.sim_gap import simulator_equivariance_gap
+from eqrobot.rotation.splits import JOINT1_LIMIT_DEG, SPLITS, get_split, resolve_splits, seed_for
+from eqrobot.rotation.sweep import evaluate_rotation
+from eqrobot.sim.transforms import rot_z
 
 FAKE_ID = "eqrobot_test/FakeReach-v0"
 STEP = 0.05  # metres per control step at |d| = 1
@@ -322,7 +320,7 @@ def test_simulator_gap_is_zero_for_exact_physics_and_not_for_broken():
 
 
 def test_run_rotation_writes_every_output(tmp_path):
-    from eqrobot.rl.rotation import run_rotation
+    from eqrobot.rotation.sweep import run_rotation
 
     r = run_rotation(
         {"seek": GoalSeeker(), "fixed": FixedAction()},
@@ -343,3 +341,46 @@ def test_run_rotation_writes_every_output(tmp_path):
     assert d["meta"]["sim_gap"]["seek"]["object_gap_open_loop"]["max"] < 1e-5
     assert "simulator equivariance gap" in (tmp_path / "rotation.md").read_text()
     assert r.splits == ["canonical", "so2-sweep"]
+
+
+def test_polar_plot_legend_panels_and_angle_labels(fake_result, tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    from eqrobot.rotation import plots
+    from eqrobot.rotation.results import RotationResult
+
+    captured = {}
+    monkeypatch.setattr(plt, "close", lambda fig: captured.setdefault("fig", fig))
+    # a result that lists so2+shift but never ran it: no panel for it
+    d = fake_result.to_dict()
+    d["rows"] = [r for r in d["rows"] if r["split"] != "so2+shift"] + [
+        {**r, "episodes": 0, "successes": 0, "success_rate": None, "ci_low": None, "ci_high": None}
+        for r in d["rows"]
+        if r["split"] == "so2+shift"
+    ]
+    plots.plot_polar(RotationResult.from_dict(d), tmp_path / "p.png")
+    axes = captured["fig"].axes
+    polar = [ax for ax in axes if ax.name == "polar"]
+    assert len(polar) == 1 and polar[0].get_title().startswith("so2-sweep")
+    assert len(axes) == 2  # so2-sweep + the bar panel of canonical / so3-world
+    labels = [t.get_text() for t in polar[0].get_xticklabels()]
+    assert labels == ["-180", "-135", "-90", "-45", "+0", "+45", "+90", "+135"]
+    legend = [t.get_text() for t in polar[0].get_legend().get_texts()]
+    assert "95% Wilson CI (band)" in legend and "oracle" in legend
+    assert polar[0].get_rlabel_position() == plots.RADIAL_LABEL_DEG
+
+
+def test_progress_is_throttled_in_log_files(capsys, monkeypatch):
+    import sys
+    import time
+
+    from eqrobot.rollout.episodes import progress_bar
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
+    bar = progress_bar(100, "rotation test")
+    for _ in range(100):  # 2 s of episodes: an unthrottled bar writes a line every 0.1 s
+        time.sleep(0.02)
+        bar.update(1)
+    bar.close()
+    err = capsys.readouterr().err
+    assert err.count("rotation test") <= 3, err  # start and end, not one line per episode

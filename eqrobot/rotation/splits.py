@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from eqrobot.geometry.so3 import rotation_angle
+
 JOINT1_LIMIT_DEG = float(np.degrees(2.8973))
 """Panda joint 1 range, +-166.0 degrees (franka_panda/panda.urdf)."""
 
@@ -42,24 +44,16 @@ def seed_for(seed: int, episode: int) -> int:
     return SEED_BASE + 100_000 * int(seed) + int(episode)
 
 
-def rot_z(angle_rad: float) -> np.ndarray:
-    """Rotation by ``angle_rad`` about +z (up in the canonical world)."""
-    c, s = np.cos(angle_rad), np.sin(angle_rad)
-    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+def rodrigues_rotation(axis, angle_rad: float) -> np.ndarray:
+    """Rodrigues: rotation by ``angle_rad`` about the unit vector ``axis``.
 
-
-def axis_angle(axis, angle_rad: float) -> np.ndarray:
-    """Rodrigues: rotation by ``angle_rad`` about the unit vector ``axis``."""
+    Kept instead of :func:`eqrobot.geometry.so3.rotation_about_axis` (same rotation, other rounding:
+    they differ in the last bits) so that the so3-world split's group elements, and with them every
+    stored per-episode result, stay bit-identical."""
     k = np.asarray(axis, dtype=float)
     k = k / np.linalg.norm(k)
     K = np.array([[0.0, -k[2], k[1]], [k[2], 0.0, -k[0]], [-k[1], k[0], 0.0]])
     return np.eye(3) + np.sin(angle_rad) * K + (1.0 - np.cos(angle_rad)) * (K @ K)
-
-
-def rotation_angle_deg(R) -> float:
-    """The angle of a rotation matrix, in [0, 180] degrees."""
-    c = (np.trace(np.asarray(R)) - 1.0) / 2.0
-    return float(np.degrees(np.arccos(np.clip(c, -1.0, 1.0))))
 
 
 @dataclass(frozen=True)
@@ -93,7 +87,7 @@ class SplitEpisode:
         if "task_rotation" in self.options:
             out["task_rotation_deg"] = float(np.degrees(self.options["task_rotation"]))
         if "world_rotation" in self.options:
-            out["world_rotation_deg"] = rotation_angle_deg(self.options["world_rotation"])
+            out["world_rotation_deg"] = float(np.degrees(rotation_angle(self.options["world_rotation"])))
             out["world_rotation"] = np.asarray(self.options["world_rotation"]).tolist()
         if "world_translation" in self.options:
             out["world_translation"] = np.asarray(self.options["world_translation"]).tolist()
@@ -221,7 +215,7 @@ class _SO3World(Split):
         axis = rng.normal(size=3)
         angle = np.radians(rng.uniform(b.lo_deg, b.hi_deg))
         t = rng.uniform(-self.translation, self.translation, size=3)
-        return {"world_rotation": axis_angle(axis, angle), "world_translation": t}
+        return {"world_rotation": rodrigues_rotation(axis, angle), "world_translation": t}
 
 
 SPLITS: dict[str, Split] = {s.name: s for s in (_Canonical(), _SO2Sweep(), _SO3World(), _SO2Shift())}

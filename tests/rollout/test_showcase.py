@@ -2,7 +2,7 @@
 
 import os
 
-from eqrobot.envs.showcase import format_rows, run_oracle_showcase
+from eqrobot.rollout.showcase import format_rows, run_oracle_showcase
 
 
 def test_showcase_rows_and_gif(tmp_path):

@@ -1,0 +1,296 @@
+"""Reading SB3 policy checkpoints: eqrobot run folders and zips, plain SB3 zips, rl-zoo3 run folders.
+
+An eqrobot checkpoint is a plain SB3 zip (``SAC.load(path)`` works after ``import eqrobot``) with one
+extra member, ``eqrobot.json``: the algorithm, policy, env id and geometry spec it was trained with.
+SB3 ignores the extra member; :func:`load_model` uses it to pick the algorithm class and to refuse a
+checkpoint whose observation/action layout differs from the env it is asked to run on. (Writing
+checkpoints is training's job: :mod:`eqrobot.rl.checkpoint`.)
+
+An rl-zoo3 run folder (``logs/<algo>/<env-name>_<n>/``) holds ``<env-name>.zip`` (and
+``best_model.zip``) next to ``<env-name>/args.yml``, ``config.yml`` and, when trained with
+``normalize: True``, ``vecnormalize.pkl``: :func:`read_zoo_run` finds the env id, the algorithm and
+those statistics, so nothing has to be passed by hand and nothing is silently ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+
+META_NAME = "eqrobot.json"
+MODEL_NAME = "model.zip"
+BUFFER_NAME = "replay_buffer.pkl"
+CONFIG_NAME = "config.json"
+
+
+class CheckpointError(ValueError):
+    """A policy checkpoint that cannot be loaded, or not for this env; the message says why."""
+
+
+def algo_classes() -> dict[str, type]:
+    """Algorithm name -> the SB3 class eqrobot trains and loads it with."""
+    from stable_baselines3 import PPO
+
+    from eqrobot.policies.sac import EquivariantSAC
+    from eqrobot.policies.td3 import EquivariantTD3
+    from eqrobot.policies.tqc import EquivariantTQC
+
+    return {"sac": EquivariantSAC, "td3": EquivariantTD3, "tqc": EquivariantTQC, "ppo": PPO}
+
+
+def read_checkpoint_info(path: str | Path) -> tuple[Path, dict[str, Any], dict[str, Any] | None]:
+    """``(zip_path, sb3_data, eqrobot_meta or None)`` for a zip or an eqrobot run folder.
+
+    Raises FileNotFoundError or :class:`CheckpointError` (not a zip, no SB3 ``data``, corrupt JSON)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such checkpoint zip or run folder")
+    if path.is_dir():
+        zip_path = path / MODEL_NAME
+        if not zip_path.exists():
+            contents = sorted(p.name for p in path.iterdir())[:10]
+            raise CheckpointError(
+                f"{path} is a folder without {MODEL_NAME}; is it a run folder? (it holds {contents})"
+            )
+    else:
+        zip_path = path
+    if not zipfile.is_zipfile(zip_path):
+        raise CheckpointError(f"{zip_path}: not a zip file (corrupt, truncated, or not an SB3 checkpoint)")
+    try:
+        with zipfile.ZipFile(zip_path) as zf:
+            names = zf.namelist()
+            if "data" not in names:
+                raise CheckpointError(
+                    f"{zip_path}: a zip, but not an SB3 checkpoint (no 'data' member; has {names})"
+                )
+            data = json.loads(zf.read("data"))
+            meta = json.loads(zf.read(META_NAME)) if META_NAME in names else None
+    except (zipfile.BadZipFile, json.JSONDecodeError, OSError, KeyError) as e:
+        raise CheckpointError(f"{zip_path}: corrupt checkpoint ({type(e).__name__}: {e})") from e
+    if meta is None and path.is_dir() and (path / CONFIG_NAME).exists():
+        cfg = json.loads((path / CONFIG_NAME).read_text())
+        meta = {"algo": cfg.get("algo"), "policy": cfg.get("policy"), "env_id": cfg.get("env_id")}
+    return zip_path, data, meta
+
+
+def _infer_algo(data: dict[str, Any], meta: dict[str, Any] | None, zip_path: Path) -> str:
+    known = algo_classes()
+    algo = (meta or {}).get("algo")
+    if algo is None:
+        blob = json.dumps(data.get("policy_class", "")).lower()
+        candidates = [a for a in ("sac", "td3", "ppo", "tqc") if f"{a}." in blob or f".{a}" in blob]
+        if not candidates and "actorcriticpolicy" in blob:
+            candidates = ["ppo"]
+        if len(candidates) != 1:
+            raise CheckpointError(
+                f"{zip_path}: cannot tell which algorithm wrote this checkpoint; known: {', '.join(known)}"
+            )
+        algo = candidates[0]
+    if algo not in known:
+        raise CheckpointError(f"{zip_path}: unknown algo {algo!r}; known: {', '.join(known)}")
+    return algo
+
+
+def env_geometry_spec(env_id: str, env_kwargs: dict | None = None):
+    """The geometry spec of a freshly made ``env_id`` (checks the id first, with a clear error)."""
+    from eqrobot.envs import ENV_IDS
+
+    if env_id not in gym.registry:
+        raise ValueError(f"unknown env {env_id!r}; eqrobot envs: {', '.join(ENV_IDS)}")
+    env = gym.make(env_id, **(env_kwargs or {}))
+    try:
+        return env.unwrapped.geometry_spec
+    finally:
+        env.close()
+
+
+def _check_layout(zip_path: Path, meta: dict | None, env_id: str | None) -> None:
+    if env_id is None or not meta or meta.get("geometry_spec") is None:
+        return
+    from eqrobot.geometry.spec import GeometrySpec, spec_differences
+
+    saved = GeometrySpec.from_dict(meta["geometry_spec"])
+    diffs = spec_differences(saved, env_geometry_spec(env_id), "checkpoint", "env")
+    if diffs:
+        raise CheckpointError(
+            f"{zip_path} was trained on {meta.get('env_id', 'another env')!r}, whose observation/action "
+            f"layout differs from {env_id!r}: " + "; ".join(diffs)
+        )
+
+
+def _sb3_load(cls, zip_path: Path, data: dict, env_id, env, device, load_kwargs: dict):
+    """``cls.load`` with HER handled (SB3 needs an env to rebuild a HER buffer) and clear errors."""
+    uses_her = "HerReplayBuffer" in json.dumps(data.get("replay_buffer_class", ""))
+    if env is None and env_id is not None and uses_her:
+        from stable_baselines3.common.vec_env import DummyVecEnv
+
+        env = DummyVecEnv([lambda: gym.make(env_id)])
+    custom = dict(load_kwargs.pop("custom_objects", {}) or {})
+    if env is None and uses_her:
+        # inference only: SB3 would need an env to rebuild the HER buffer; give it a tiny plain one
+        custom.update({"replay_buffer_class": None, "replay_buffer_kwargs": {}, "buffer_size": 1})
+    try:
+        return cls.load(zip_path, env=env, device=device, custom_objects=custom or None, **load_kwargs)
+    except (CheckpointError, FileNotFoundError):
+        raise
+    except ValueError as e:
+        if "does not match" in str(e) or "Observation spaces" in str(e) or "Action spaces" in str(e):
+            raise CheckpointError(f"{zip_path} does not fit the env: {e}") from e
+        raise CheckpointError(f"{zip_path}: could not load ({e})") from e
+    except Exception as e:  # torch/pickle errors on a damaged member
+        raise CheckpointError(
+            f"{zip_path}: corrupt or incompatible checkpoint ({type(e).__name__}: {e})"
+        ) from e
+
+
+def load_model(
+    path_or_run_dir: str | Path,
+    env_id: str | None = None,
+    env=None,
+    device: str = "cpu",
+    **load_kwargs: Any,
+):
+    """Load an eqrobot (or plain SB3) checkpoint from a zip or an eqrobot run folder.
+
+    :param env_id: check that the checkpoint fits this env (same geometry spec) and, for HER models,
+        build an env for SB3 to attach the replay buffer to. Envs with the same spec (e.g. Reach and
+        ReachDense) are accepted.
+    :param env: a (Vec)Env to attach (for further training); overrides ``env_id``'s env.
+    :raises FileNotFoundError: no such path. :raises CheckpointError: corrupt zip, not an SB3
+        checkpoint, unknown algorithm, or a checkpoint for an env with another layout.
+    """
+    zip_path, data, meta = read_checkpoint_info(path_or_run_dir)
+    cls = algo_classes()[_infer_algo(data, meta, zip_path)]
+    _check_layout(zip_path, meta, env_id)
+    model = _sb3_load(cls, zip_path, data, env_id, env, device, load_kwargs)
+    model.eqrobot_meta = meta or {}
+    return model
+
+
+# ----------------------------------------------------------------------------------------------
+# rl-zoo3 run folders
+# ----------------------------------------------------------------------------------------------
+_ZOO_ALGOS = {
+    "a2c": ("stable_baselines3", "A2C"),
+    "ddpg": ("stable_baselines3", "DDPG"),
+    "dqn": ("stable_baselines3", "DQN"),
+    "ppo": ("stable_baselines3", "PPO"),
+    "sac": ("stable_baselines3", "SAC"),
+    "td3": ("stable_baselines3", "TD3"),
+    "ars": ("sb3_contrib", "ARS"),
+    "crossq": ("sb3_contrib", "CrossQ"),
+    "qrdqn": ("sb3_contrib", "QRDQN"),
+    "tqc": ("sb3_contrib", "TQC"),
+    "trpo": ("sb3_contrib", "TRPO"),
+    "ppo_lstm": ("sb3_contrib", "RecurrentPPO"),
+}
+"""rl-zoo3's algorithm names -> the class it trains them with (rl_zoo3.utils.ALGOS)."""
+
+
+def _zoo_python_tag(loader, suffix, node):
+    if suffix == "apply:collections.OrderedDict":
+        (pairs,) = loader.construct_sequence(node, deep=True)
+        return OrderedDict((k, v) for k, v in pairs)
+    if suffix == "new:huggingface_sb3.naming_schemes.EnvironmentName":
+        spec = loader.construct_mapping(node, deep=True)
+        return str((spec.get("state") or {}).get("_gym_id") or spec["args"][0])
+    raise CheckpointError(
+        f"rl-zoo3 file holds a Python object this reader refuses to build: !!python/{suffix}"
+    )
+
+
+def _read_zoo_yaml(path: Path) -> dict:
+    """rl-zoo3's ``args.yml``/``config.yml``, read safely.
+
+    rl-zoo3 dumps them with PyYAML's full dumper, so they hold two Python tags (an ``OrderedDict``
+    and huggingface_sb3's ``EnvironmentName``, a str). A SafeLoader subclass reads those two as a
+    dict and a str and refuses any other Python tag (``yaml.UnsafeLoader``, which rl-zoo3 itself
+    uses, would build arbitrary objects, i.e. run code from the file)."""
+    import yaml  # PyYAML comes with rl-zoo3; only rl-zoo3 runs need it
+
+    class ZooLoader(yaml.SafeLoader):
+        pass
+
+    ZooLoader.add_multi_constructor("tag:yaml.org,2002:python/object/", _zoo_python_tag)
+    with open(path) as fh:
+        data = yaml.load(fh, Loader=ZooLoader)  # noqa: S506 - a SafeLoader subclass
+    return dict(data or {})
+
+
+@dataclass
+class ZooRun:
+    """What an rl-zoo3 run folder holds."""
+
+    folder: Path
+    model_path: Path
+    algo: str
+    env_id: str
+    env_kwargs: dict = field(default_factory=dict)
+    hyperparams: dict = field(default_factory=dict)
+    vecnormalize_path: Path | None = None
+
+
+def find_zoo_run(path: str | Path) -> Path | None:
+    """The params folder (holding ``args.yml``) of an rl-zoo3 run folder or of a zip inside one."""
+    path = Path(path)
+    folder = path if path.is_dir() else path.parent
+    candidates = [p.parent for p in folder.glob("*/args.yml")]
+    if path.is_file():
+        same = [c for c in candidates if c.name == path.stem]
+        candidates = same or candidates
+    return candidates[0] if len(candidates) == 1 else None
+
+
+def read_zoo_run(path: str | Path) -> ZooRun:
+    """Env id, algorithm, model zip and normalisation statistics of an rl-zoo3 run folder (or a zip
+    inside one); raises :class:`CheckpointError` when the folder is not an rl-zoo3 run."""
+    path = Path(path)
+    params = find_zoo_run(path)
+    if params is None:
+        raise CheckpointError(f"{path}: not an rl-zoo3 run folder (no <env-name>/args.yml next to the model)")
+    args = _read_zoo_yaml(params / "args.yml")
+    config = _read_zoo_yaml(params / "config.yml") if (params / "config.yml").exists() else {}
+    algo, env_id = args.get("algo"), args.get("env")
+    if not algo or not env_id:
+        raise CheckpointError(f"{params / 'args.yml'}: no 'algo'/'env' entry; is this an rl-zoo3 run?")
+    if path.is_file():
+        model = path
+    else:
+        model = next((p for p in (path / f"{params.name}.zip", path / "best_model.zip") if p.exists()), None)
+        if model is None:
+            raise CheckpointError(f"{path}: rl-zoo3 run folder without {params.name}.zip or best_model.zip")
+    env_kwargs = dict(config.get("env_kwargs") or {})
+    env_kwargs.update(args.get("env_kwargs") or {})
+    vecnorm = params / "vecnormalize.pkl"
+    return ZooRun(
+        folder=params.parent,
+        model_path=model,
+        algo=str(algo),
+        env_id=str(env_id),
+        env_kwargs=env_kwargs,
+        hyperparams=config,
+        vecnormalize_path=vecnorm if vecnorm.exists() else None,
+    )
+
+
+def load_zoo_model(run: ZooRun, device: str = "cpu"):
+    """The SB3 model of an rl-zoo3 run (the class rl-zoo3 trained it with)."""
+    import importlib
+
+    if run.algo not in _ZOO_ALGOS:
+        raise CheckpointError(
+            f"{run.model_path}: unknown rl-zoo3 algo {run.algo!r}; known: {list(_ZOO_ALGOS)}"
+        )
+    module, name = _ZOO_ALGOS[run.algo]
+    cls = getattr(importlib.import_module(module), name)
+    zip_path, data, meta = read_checkpoint_info(run.model_path)
+    _check_layout(zip_path, meta, run.env_id)
+    model = _sb3_load(cls, zip_path, data, run.env_id, None, device, {})
+    model.eqrobot_meta = {**(meta or {}), "env_id": run.env_id, "algo": run.algo, "source": "rl-zoo3"}
+    return model
