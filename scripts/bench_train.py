@@ -41,12 +41,12 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OLD_REV = "ca75a27"
 GOALS = {"push_equivariant_speedup": 2.0, "mlp_speedup": 1.5, "step_over_compute_limit": 1.5}
 
-# cProfile buckets: (label, file suffix, function name); cumulative time of every match
+# cProfile buckets: (label, file suffix or suffixes, function name); cumulative time of every match
 BUCKETS = [
     ("env step (DummyVecEnv.step_wait)", "dummy_vec_env.py", "step_wait"),
     ("acting (policy.predict)", "common/policies.py", "predict"),
     ("store transition + HER add", "off_policy_algorithm.py", "_store_transition"),
-    ("SAC.train (all updates)", "sac/sac.py", "train"),
+    ("SAC.train (all updates)", ("sac/sac.py", "policies/sac_update.py"), "train"),
     ("  HER sample + relabel", "her_replay_buffer.py", "sample"),
     ("    compute_reward", "", "compute_reward"),
     ("  actor (action_log_prob)", "", "action_log_prob"),
@@ -79,9 +79,10 @@ def _build(env: str, policy: str, steps: int, warmup: int):
 def _bucket_times(stats) -> dict[str, float]:
     out = {}
     for label, file_suffix, func in BUCKETS:
+        file_suffix = (file_suffix,) if isinstance(file_suffix, str) and file_suffix else file_suffix
         total = 0.0
         for (file, _line, name), (_cc, _nc, _tt, ct, _callers) in stats.stats.items():
-            if name == func and file.replace("\\", "/").endswith(file_suffix or file):
+            if name == func and file.replace("\\", "/").endswith(file_suffix or (file,)):
                 total += ct
         out[label] = total
     return out

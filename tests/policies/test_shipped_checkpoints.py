@@ -26,7 +26,7 @@ def _key(path: Path) -> str:
 
 
 def _load(path: Path):
-    from eqrobot.rl.checkpoint import load_model
+    from eqrobot.rollout.checkpoints import load_model
 
     return load_model(path)
 
