@@ -40,17 +40,12 @@ def _add_train(sub) -> None:
 def _cmd_train(args) -> int:
     from eqrobot.flags import dataclass_from_flags
     from eqrobot.rl.config import TrainConfig
-    from eqrobot.rl.train import read_eval_csv, train
+    from eqrobot.rl.train import TrainingInterrupted, read_eval_csv, train
 
-    config = dataclass_from_flags(TrainConfig, args)
     try:
-        run_dir = train(config)
-    except KeyboardInterrupt:
-        where = config.resume or "the run folder"
-        print(
-            f"\ninterrupted: checkpoint written to {where}; continue with: eqrobot train --resume RUN",
-            file=sys.stderr,
-        )
+        run_dir = train(dataclass_from_flags(TrainConfig, args))
+    except TrainingInterrupted as e:  # the message says what was saved
+        print(f"\ninterrupted: {e}", file=sys.stderr)
         return 130
     print(f"run folder: {run_dir}")
     csv_path = run_dir / "eval.csv"
@@ -258,84 +253,50 @@ def _cmd_rotation(args) -> int:
 
 
 # === dynamics ======================================================================================
-# Defaults come from the config dataclasses (CollectConfig, FitConfig, DynamicsEvalConfig): written once.
+# Flags, defaults and help come from the config dataclasses (eqrobot.flags): written once.
 def _add_dynamics(sub) -> None:
-    from eqrobot.dynamics.training import FitConfig as F
-    from eqrobot.rollout.collect import CollectConfig as C
-    from eqrobot.rollout.evaluation import DynamicsEvalConfig as E
+    from eqrobot.dynamics.training import FitConfig
+    from eqrobot.flags import add_dataclass_flags
+    from eqrobot.rollout.collect import CollectConfig
+    from eqrobot.rollout.evaluation import DynamicsEvalConfig
 
     p = sub.add_parser("dynamics", help="equivariant dynamics models: collect data, fit, evaluate (MPC)")
     dsub = p.add_subparsers(dest="dynamics_command", metavar="ACTION")
     dsub.required = True
 
     c = dsub.add_parser("collect", help="record transitions from a policy into an .npz file")
-    c.add_argument("--env", default=C.env)
     c.add_argument("--out", required=True, help="output .npz")
-    c.add_argument("--transitions", type=int, default=C.transitions)
-    c.add_argument(
-        "--policy",
-        default=C.policy,
-        help="random | oracle | oracle-push | SB3 zip/run folder | mixture NAME:W,... (default: %(default)s)",
-    )
-    c.add_argument("--seed", type=int, default=C.seed)
-    c.add_argument("--action-noise", type=float, default=C.action_noise)
-    c.add_argument("--random-action-prob", type=float, default=C.random_action_prob)
-    c.add_argument(
-        "--rotation-range", type=float, default=C.rotation_range, help="task rotation half-width, degrees"
-    )
-    c.add_argument("--world-transform", choices=("random",), default=C.world_transform)
+    add_dataclass_flags(c, CollectConfig)
     c.set_defaults(func=_run_dynamics)
 
     f = dsub.add_parser("fit", help="train a dynamics model (multi-step rollout loss) into a .pt file")
     f.add_argument("data", help="transitions .npz")
     f.add_argument("--out", required=True, help="output checkpoint .pt")
-    f.add_argument("--kind", choices=("equivariant", "mlp"), default=F.kind)
-    f.add_argument("--steps", type=int, default=F.steps)
-    f.add_argument("--horizon", type=int, default=F.horizon)
-    f.add_argument("--batch-size", type=int, default=F.batch_size)
-    f.add_argument("--lr", type=float, default=F.lr)
-    f.add_argument("--hidden", type=int, default=F.hidden)
-    f.add_argument("--max-transitions", type=int, default=F.max_transitions)
-    f.add_argument("--match", default=F.match, help="(mlp) match the parameter counts of this checkpoint")
-    f.add_argument("--time-budget", type=float, default=F.time_budget, help="seconds")
-    f.add_argument("--seed", type=int, default=F.seed)
-    f.add_argument("-v", "--verbose", action="store_true")
+    add_dataclass_flags(f, FitConfig)
+    f.add_argument("-v", "--verbose", action="store_true", help="print the losses while fitting")
     f.set_defaults(func=_run_dynamics)
 
     e = dsub.add_parser("eval", help="rollout errors on a data file and/or MPC episodes in an env")
     e.add_argument("model", help="checkpoint .pt")
-    e.add_argument(
-        "--env", default=E.env, help="run MPC episodes here (default: the training env if no --data)"
-    )
-    e.add_argument("--data", default=E.data, help="transitions .npz for open-loop rollout errors")
-    e.add_argument("--episodes", type=int, default=E.episodes)
-    e.add_argument("--seed", type=int, default=E.seed)
-    e.add_argument("--planner-horizon", type=int, default=E.planner_horizon)
-    e.add_argument("--samples", type=int, default=E.samples)
-    e.add_argument("--iterations", type=int, default=E.iterations)
-    e.add_argument(
-        "--hold-gripper", type=float, default=E.hold_gripper, help="fixed gripper command (-1: closed hand)"
-    )
-    e.add_argument(
-        "--rotation-range", type=float, default=E.rotation_range, help="task rotation half-width, degrees"
-    )
-    e.add_argument("--world-transform", choices=("random",), default=E.world_transform)
+    add_dataclass_flags(e, DynamicsEvalConfig)
     e.add_argument("--out", default=None, help="also write the results as JSON")
     e.set_defaults(func=_run_dynamics)
 
 
-def _config(cls, args, skip=()):
-    """``cls(**flags)`` for the dataclass fields that have a flag; a ValueError names the flag."""
+def _config(cls, args):
+    """The config dataclass from its flags; its ValueError (naming a field) names the flag instead."""
     import dataclasses
 
-    names = [f.name for f in dataclasses.fields(cls) if f.name not in skip and hasattr(args, f.name)]
+    from eqrobot.flags import dataclass_from_flags, flag_name
+
     try:
-        return cls(**{n: getattr(args, n) for n in names})
+        return dataclass_from_flags(cls, args)
     except ValueError as e:
         msg = str(e)
         field = msg.split(" ", 1)[0]
-        if field in names:  # the config names its field: say the flag instead
-            msg = "--" + field.replace("_", "-") + msg[len(field) :]
+        flags = {f.name: flag_name(f) for f in dataclasses.fields(cls)}
+        if field in flags:
+            msg = flags[field] + msg[len(field) :]
         raise CLIError(msg) from None
 
 

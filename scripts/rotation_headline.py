@@ -170,6 +170,8 @@ def _train_job(job: dict) -> dict:
 
 
 def train_all(args) -> dict[tuple[str, str], dict]:
+    from eqrobot.rollout.checkpoints import checkpoint_folder
+
     jobs, done = [], {}
     if args.from_checkpoints:
         for task in args.tasks:
@@ -182,7 +184,7 @@ def train_all(args) -> dict[tuple[str, str], dict]:
     for task in args.tasks:
         for pol in args.policies:
             run_dir = args.runs_dir / f"{task}_{pol}"
-            if args.reuse and (run_dir / "model.zip").exists():
+            if args.reuse and run_dir.exists() and checkpoint_folder(run_dir) is not None:
                 print(f"reusing {run_dir}")
                 done[(task, pol)] = {"task": task, "policy": pol, "run_dir": str(run_dir), "train_s": None}
                 continue
@@ -348,6 +350,7 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(1)
     from eqrobot.rollout.agents import resolve_agent
+    from eqrobot.rollout.checkpoints import checkpoint_folder
     from eqrobot.rotation.sim_gap import format_gap, simulator_equivariance_gap
     from eqrobot.rotation.sweep import evaluate_rotation
 
@@ -410,9 +413,10 @@ def main(argv=None) -> int:
         ckpts = {}
         if args.checkpoints_dir:
             for pol in args.policies:
-                src = Path(runs[(task, pol)]["run_dir"]) / "model.zip"
-                if not src.exists():
+                folder = checkpoint_folder(runs[(task, pol)]["run_dir"])
+                if folder is None:
                     continue
+                src = folder / "model.zip"
                 mb = src.stat().st_size / 2**20
                 if mb <= args.max_checkpoint_mb:
                     dst = Path(args.checkpoints_dir) / f"{task}_{pol}.zip"

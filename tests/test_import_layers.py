@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[1] / "eqrobot"
 LAYERS = {
     "geometry": 0,
     "flags": 0,  # argparse flags from typed dataclasses: imports nothing of eqrobot
+    "files": 0,  # atomic file writes
     "sim": 1,
     "nn": 1,
     "testing": 1,  # assert_equivariant and friends: geometry + torch, shipped for users' models
@@ -143,3 +144,16 @@ def test_the_checker_finds_planted_back_edges(tmp_path):
     assert len(edges) == 2, edges
     assert any(":3 imports eqrobot.rl.checkpoint" in e for e in edges)
     assert any(":4 imports eqrobot.rollout " in e for e in edges)
+
+
+def test_dynamics_makes_no_envs_and_runs_no_training():
+    """dynamics holds models, their data format and the planner: running them in envs is rollout's."""
+    offenders = [
+        f"{p.relative_to(ROOT.parent)}:{line} imports {name}"
+        for p in _modules()
+        if _top(p) == "dynamics"
+        for line, name in _imported(p)
+        if name.split(".")[:2] in (["eqrobot", "envs"], ["eqrobot", "rl"], ["eqrobot", "rollout"])
+        or name == "gymnasium"
+    ]
+    assert not offenders, offenders

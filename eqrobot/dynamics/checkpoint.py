@@ -7,14 +7,13 @@ policy checkpoints are another format: :mod:`eqrobot.rollout.checkpoints`.)
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
 from eqrobot.dynamics.models import DynamicsConfig, DynamicsModel
+from eqrobot.files import atomic_write
 from eqrobot.geometry.spec import GeometrySpec, spec_differences
 
 CHECKPOINT_FORMAT = "eqrobot.dynamics.model"
@@ -39,15 +38,8 @@ def save_dynamics_model(model: DynamicsModel, path, extra: dict | None = None) -
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "extra": extra or {},
     }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(payload, fh)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path) as fh:
+        torch.save(payload, fh)
     return path
 
 

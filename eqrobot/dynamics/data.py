@@ -28,13 +28,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from eqrobot.files import atomic_write
 from eqrobot.geometry.spec import GeometrySpec, spec_differences
 
 FORMAT_VERSION = 1
@@ -190,24 +190,17 @@ class Transitions:
             path = path.with_suffix(path.suffix + ".npz") if path.suffix else path.with_suffix(".npz")
         path.parent.mkdir(parents=True, exist_ok=True)
         arrays = {k: np.asarray(getattr(self, k), dtype=np.float32) for k in TRANSITION_ARRAYS}
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez_compressed(
-                    fh,
-                    format_version=np.int64(FORMAT_VERSION),
-                    kind=np.str_("eqrobot.dynamics.Transitions"),
-                    spec=np.str_(json.dumps(self.spec.to_dict())),
-                    meta=np.str_(json.dumps(self.meta, default=str)),
-                    episode=self.episode,
-                    step=self.step,
-                    **arrays,
-                )
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        with atomic_write(path) as fh:
+            np.savez_compressed(
+                fh,
+                format_version=np.int64(FORMAT_VERSION),
+                kind=np.str_("eqrobot.dynamics.Transitions"),
+                spec=np.str_(json.dumps(self.spec.to_dict())),
+                meta=np.str_(json.dumps(self.meta, default=str)),
+                episode=self.episode,
+                step=self.step,
+                **arrays,
+            )
         return path
 
     @classmethod

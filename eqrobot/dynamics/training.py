@@ -6,6 +6,7 @@ import copy
 import math
 import time
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import torch
@@ -245,7 +246,7 @@ def rollout_errors(
 class FitConfig:
     """How to fit a dynamics model from a transitions file (the ``eqrobot dynamics fit`` flags)."""
 
-    kind: str = "equivariant"
+    kind: Literal["equivariant", "mlp"] = "equivariant"
     """``equivariant`` or ``mlp`` (the MLP matches the equivariant model's parameter counts)."""
     horizon: int = 5
     """Rollout horizon of the training loss (control steps)."""

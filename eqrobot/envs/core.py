@@ -20,7 +20,6 @@ truncate after the task's ``max_episode_steps`` (TimeLimit).
 
 from __future__ import annotations
 
-import difflib
 import math
 
 import gymnasium as gym
@@ -29,24 +28,40 @@ from gymnasium import spaces
 
 from eqrobot.envs.observation import ObservationReader, observation_spec
 from eqrobot.envs.tasks import TASKS, Task
+from eqrobot.envs.validation import (
+    as_goals,
+    check_action,
+    check_env_kwargs,
+    check_reset_options,
+    check_seed,
+    goal_difference,
+)
 from eqrobot.geometry.spec import ArraySpec, GeometrySpec
-from eqrobot.sim import JOINT1_LIMIT, Panda, Simulator
-from eqrobot.sim.transforms import check_rotation, random_rotation, rot_z
+from eqrobot.sim import Panda, Simulator
+from eqrobot.sim.display import display_problem
+from eqrobot.sim.transforms import random_rotation, rot_z
 
-_RESET_OPTIONS = ("task_rotation", "world_rotation", "world_translation")
 
+def frame_trace(frame_a, frame_b):
+    """trace(R_a^T R_b) of two (batches of) frames stored as 9 stacked columns.
 
-def geodesic_angle(frame_a, frame_b):
-    """Rotation angle between two (batches of) frames stored as 9 stacked columns.
-
-    The trace of R_a^T R_b is summed left to right (not in ``np.sum``'s pairwise order), so that the
-    env's scalar per-step path (``RobotTaskEnv._step_reward``) reproduces it bit for bit.
+    Summed left to right (not in ``np.sum``'s pairwise order), so that the env's scalar per-step
+    path (``RobotTaskEnv._step_reward``) reproduces it bit for bit.
     """
     products = np.asarray(frame_a) * np.asarray(frame_b)
     trace = products[..., 0]
     for k in range(1, 9):
         trace = trace + products[..., k]
+    return trace
+
+
+def _angle_from_trace(trace):
     return np.arccos(np.clip((trace - 1.0) / 2.0, -1.0, 1.0))
+
+
+def geodesic_angle(frame_a, frame_b):
+    """Rotation angle between two (batches of) frames stored as 9 stacked columns."""
+    return _angle_from_trace(frame_trace(frame_a, frame_b))
 
 
 def make_geometry_spec(task: str | Task, control_yaw: bool | None = None) -> GeometrySpec:
@@ -112,63 +127,53 @@ class RobotTaskEnv(gym.Env):
         render_height: int = 360,
         **unknown,
     ) -> None:
-        if unknown:
-            valid = [
-                "task",
-                "reward_type",
-                "render_mode",
-                "task_rotation_range",
-                "world_transform",
-                "terminate_on_success",
-                "control_yaw",
-                "timestep",
-                "n_substeps",
-                "solver_iterations",
-                "max_step",
-                "distance_threshold",
-                "angle_threshold",
-                "render_width",
-                "render_height",
-            ]
-            msgs = []
-            for k in unknown:
-                close = difflib.get_close_matches(k, valid, n=1)
-                msgs.append(f"{k!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-            raise ValueError(f"unknown env kwarg(s) {', '.join(msgs)}; valid kwargs are {valid}")
-        if isinstance(task, str):
-            if task not in TASKS:
-                raise ValueError(f"unknown task {task!r}; choose one of {list(TASKS)}")
-            task = TASKS[task]()
-        if not isinstance(task, Task):
-            raise ValueError(f"task must be a task name or a Task instance, got {task!r}")
-        if reward_type not in ("sparse", "dense"):
-            raise ValueError(f"reward_type must be 'sparse' or 'dense', got {reward_type!r}")
-        if render_mode not in (None, "rgb_array", "human"):
-            raise ValueError(f"render_mode must be None, 'rgb_array' or 'human', got {render_mode!r}")
-        rr = float(task_rotation_range)
-        if not (0.0 <= rr <= JOINT1_LIMIT):
-            raise ValueError(
-                f"task_rotation_range must be in [0, {JOINT1_LIMIT}] rad (Panda joint 1's range), got {rr}"
-            )
-        self.task = task
-        self.reward_type = reward_type
-        self.render_mode = render_mode
-        self.task_rotation_range = rr
-        self.world_transform = self._check_world_transform(world_transform)
-        self.terminate_on_success = bool(terminate_on_success)
-        self.control_yaw = task.control_yaw if control_yaw is None else bool(control_yaw)
-        self.distance_threshold = (
-            task.distance_threshold if distance_threshold is None else float(distance_threshold)
+        kw = check_env_kwargs(
+            {
+                "task": task,
+                "reward_type": reward_type,
+                "render_mode": render_mode,
+                "task_rotation_range": task_rotation_range,
+                "world_transform": world_transform,
+                "terminate_on_success": terminate_on_success,
+                "control_yaw": control_yaw,
+                "timestep": timestep,
+                "n_substeps": n_substeps,
+                "solver_iterations": solver_iterations,
+                "max_step": max_step,
+                "distance_threshold": distance_threshold,
+                "angle_threshold": angle_threshold,
+                "render_width": render_width,
+                "render_height": render_height,
+            },
+            unknown,
         )
-        self.angle_threshold = task.angle_threshold if angle_threshold is None else float(angle_threshold)
-        self.render_width, self.render_height = int(render_width), int(render_height)
+        task = kw["task"]
+        timestep, n_substeps, solver_iterations = kw["timestep"], kw["n_substeps"], kw["solver_iterations"]
+        max_step = kw["max_step"]
+        self.task = task
+        self.reward_type = kw["reward_type"]
+        self.render_mode = render_mode
+        self.task_rotation_range = kw["task_rotation_range"]
+        self.world_transform = kw["world_transform"]
+        self.terminate_on_success = kw["terminate_on_success"]
+        self.control_yaw = task.control_yaw if kw["control_yaw"] is None else kw["control_yaw"]
+        self.distance_threshold = (
+            task.distance_threshold if kw["distance_threshold"] is None else kw["distance_threshold"]
+        )
+        self.angle_threshold = (
+            task.angle_threshold if kw["angle_threshold"] is None else kw["angle_threshold"]
+        )
+        self.render_width, self.render_height = kw["render_width"], kw["render_height"]
 
         # --- scene ---
         self.sim = Simulator(
             render_mode, timestep=timestep, n_substeps=n_substeps, solver_iterations=solver_iterations
         )
-        self.metadata = {**self.metadata, "render_fps": int(round(1.0 / self.sim.dt))}
-        self.sim.create_table()
+        # The class advertises "human" (gym.make would otherwise swap in its HumanRendering wrapper);
+        # an instance advertises only what it can do here, so check_env passes on headless machines.
+        modes = [m for m in self.metadata["render_modes"] if m != "human" or display_problem() is None]
+        self.metadata = {**self.metadata, "render_modes": modes, "render_fps": int(round(1.0 / self.sim.dt))}
+        self.sim.create_table(radius=task.table_radius, lateral_friction=task.table_friction)
         self.robot = Panda(self.sim, max_step=max_step, control_yaw=self.control_yaw)
         self._objects = []  # (name, body id, spec)
         for i, spec in enumerate(task.objects):
@@ -217,78 +222,38 @@ class RobotTaskEnv(gym.Env):
         self.observation_space.geometry_spec = self.geometry_spec
         self.action_space = spaces.Box(-1.0, 1.0, (self.geometry_spec.action.dim,), np.float32)
         self._n_act = self.geometry_spec.action.dim
+        self._action_layout = ", ".join(f"{f.name}({f.size})" for f in self.geometry_spec.action.fields)
+        self._goal_dim = goal_spec.dim
+        self._goal_shape = (goal_spec.dim,)
+        self._goal_layout = ", ".join(f"{f.name}({f.size})" for f in goal_spec.fields)
 
         self._has_reset = False
+        self._closed = False
         self._world_R = np.eye(3)
         self._world_t = np.zeros(3)
         self._task_rotation = 0.0
         self._goal = np.zeros(goal_spec.dim, dtype=np.float32)
 
-    # --- validation helpers -------------------------------------------------------------
-    @staticmethod
-    def _check_world_transform(wt):
-        if wt is None or (isinstance(wt, str) and wt == "random"):
-            return wt
-        if isinstance(wt, (tuple, list)) and len(wt) == 2:
-            R = check_rotation(wt[0], "world_transform rotation")
-            t = RobotTaskEnv._check_translation(wt[1], "world_transform translation")
-            return (R, t)
-        raise ValueError(f"world_transform must be None, 'random' or a pair (R (3x3), t (3,)), got {wt!r}")
-
-    @staticmethod
-    def _check_translation(t, name):
-        try:
-            t = np.asarray(t, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{name} must be 3 numbers, got {t!r}") from exc
-        if t.shape != (3,) or not np.all(np.isfinite(t)):
-            raise ValueError(f"{name} must be a finite array of shape (3,), got {t!r}")
-        return t
-
-    def _check_action(self, action) -> list[float]:
-        """The action as a list of Python floats, or a ValueError that says what is wrong with it."""
-        try:
-            a = np.asarray(action, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"action must be an array of {self._n_act} numbers, got {action!r}") from exc
-        if a.shape != (self._n_act,):
-            names = ", ".join(f"{f.name}({f.size})" for f in self.geometry_spec.action.fields)
-            raise ValueError(f"action must have shape ({self._n_act},) = [{names}], got shape {a.shape}")
-        values = a.tolist()
-        if not all(map(math.isfinite, values)):  # ~20x cheaper than np.isfinite(a).all() at this size
-            raise ValueError(f"action contains NaN or inf: {values}")
-        return values
-
     # --- gym API ------------------------------------------------------------------------
+    def _check_open(self, call: str) -> None:
+        if self._closed:
+            raise RuntimeError(f"{call} called on a closed env: the env is closed; create a new one")
+
     def reset(self, *, seed: int | None = None, options: dict | None = None):
+        self._check_open("reset()")
+        # everything is checked before anything changes: a refused reset leaves the env as it was
+        seed = check_seed(seed)
+        theta, world = check_reset_options(options)
         super().reset(seed=seed)
-        options = dict(options or {})
-        bad = set(options) - set(_RESET_OPTIONS)
-        if bad:
-            raise ValueError(
-                f"unknown reset option(s) {sorted(bad)}; valid options are {list(_RESET_OPTIONS)}"
-            )
         rng = self.np_random
         # task rotation
-        if "task_rotation" in options and options["task_rotation"] is not None:
-            theta = options["task_rotation"]
-            try:
-                theta = float(theta)
-            except (TypeError, ValueError) as exc:
-                raise ValueError(f"task_rotation must be an angle in radians, got {theta!r}") from exc
-            if not (math.isfinite(theta) and abs(theta) <= JOINT1_LIMIT):
-                raise ValueError(
-                    f"task_rotation {theta} rad is outside Panda joint 1's range "
-                    f"[-{JOINT1_LIMIT}, {JOINT1_LIMIT}]"
-                )
-        elif self.task_rotation_range > 0:
+        if theta is None and self.task_rotation_range > 0:
             theta = float(rng.uniform(-self.task_rotation_range, self.task_rotation_range))
-        else:
+        elif theta is None:
             theta = 0.0
         # world transform
-        if "world_rotation" in options or "world_translation" in options:
-            R = check_rotation(options.get("world_rotation", np.eye(3)), "world_rotation")
-            t = self._check_translation(options.get("world_translation", np.zeros(3)), "world_translation")
+        if world is not None:
+            R, t = world
         elif isinstance(self.world_transform, str):
             R = random_rotation(rng)
             t = rng.uniform(-1.0, 1.0, size=3)
@@ -333,8 +298,9 @@ class RobotTaskEnv(gym.Env):
 
     def step(self, action):
         if not self._has_reset:
+            self._check_open("step()")
             raise RuntimeError("step() called before reset(): call env.reset() first")
-        a = self._check_action(action)
+        a = check_action(action, self._n_act, self._action_layout)
         if self.control_yaw:
             self.robot.apply_action(a[:3], a[3], a[4])
         else:
@@ -396,11 +362,35 @@ class RobotTaskEnv(gym.Env):
 
     # --- rewards (batched) --------------------------------------------------------------
     def _errors(self, achieved, desired):
-        achieved = np.asarray(achieved, dtype=np.float64)
-        desired = np.asarray(desired, dtype=np.float64)
-        diff = achieved - desired
-        d = [np.sqrt((diff[..., s] ** 2).sum(-1)) for s in self._point_slices]
-        a = [geodesic_angle(achieved[..., s], desired[..., s]) for s in self._frame_slices]
+        """Per goal field: distances (points) and geodesic angles (frames), batched.
+
+        The checks cost one reduction on the happy path (HER calls this on every batch): a NaN or
+        inf anywhere in the goals makes the summed distances (points) or traces (frames, before the
+        clip to [-1, 1] hides it) non-finite; only then, or on a bad shape, does
+        eqrobot.envs.validation say what is wrong.
+        """
+        try:
+            achieved = np.asarray(achieved, dtype=np.float64)
+            desired = np.asarray(desired, dtype=np.float64)
+            diff = achieved - desired
+            shapes_ok = achieved.shape[-1:] == self._goal_shape == desired.shape[-1:]
+        except (TypeError, ValueError):
+            shapes_ok = False
+        if not shapes_ok:  # raises the precise error
+            achieved, desired = as_goals(achieved, desired, self._goal_dim, self._goal_layout)
+            diff = goal_difference(achieved, desired)
+        sq = diff * diff
+        # column sums in the order of step()'s scalar path ((x + y) + z, as numpy's sum(-1) does)
+        d = [np.sqrt(sq[..., i] + sq[..., i + 1] + sq[..., i + 2]) for i in self._point_offsets]
+        traces = [frame_trace(achieved[..., s], desired[..., s]) for s in self._frame_slices]
+        a = [_angle_from_trace(t) for t in traces]
+        total = sum(x.sum() for x in d) + sum(t.sum() for t in traces)
+        if not math.isfinite(total):
+            goal_difference(achieved, desired)  # raises: names the goal holding NaN or inf
+            raise ValueError(
+                "achieved_goal and desired_goal are so large that their distances overflow float64; "
+                "goals must be positions in metres (and frames of unit columns)"
+            )
         return d, a
 
     def _success(self, d, ang):
@@ -429,11 +419,14 @@ class RobotTaskEnv(gym.Env):
 
     # --- rendering / lifetime -----------------------------------------------------------
     def render(self):
+        self._check_open("render()")
         if self.render_mode == "rgb_array":
             return self.sim.render(self.render_width, self.render_height)
         return None
 
     def close(self):
+        self._closed = True
+        self._has_reset = False  # step() then needs no check of its own on the hot path
         self.sim.close()
 
     @property

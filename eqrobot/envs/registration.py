@@ -34,4 +34,9 @@ def register_envs() -> None:
             entry_point=_ENTRY_POINT,
             kwargs={"task": task, "reward_type": reward},
             max_episode_steps=steps,
+            # Gymnasium's PassiveEnvChecker marks its first reset as checked before calling it, so a
+            # refused first reset (a bad seed or option) left every later step() failing inside the
+            # checker with a TypeError. The env checks its own inputs (eqrobot.envs.validation);
+            # gymnasium.utils.env_checker.check_env still runs the full check on demand.
+            disable_env_checker=True,
         )

@@ -49,6 +49,8 @@ class Task:
     angle_threshold = 0.2
     angle_weight = 0.1
     center = np.array([0.6, 0.0, 0.0])  # workspace centre in the task frame
+    table_radius = 1.0  # m: the round table centred on the robot base
+    table_friction = 1.0  # lateral friction of the table top (PyBullet multiplies the two bodies')
 
     def sample(self, rng: np.random.Generator) -> tuple[dict, dict]:
         """Return ``(object_poses, goal)`` in the task frame.
@@ -167,6 +169,38 @@ class Rotate(Task):
             if abs(yaw_g - yaw0) > math.pi / 6:
                 break
         return {"object": (obj, rot_z(yaw0))}, {"object_position": goal, "object_orientation": rot_z(yaw_g)}
+
+
+PUCK_RADIUS, PUCK_HEIGHT = 0.03, 0.03
+
+
+class Slide(Task):
+    """Slide a puck (6 cm across, 3 cm tall, 1 kg) to a goal beyond the arm's reach (panda-gym's Slide).
+
+    The puck starts in the 0.3 m square in front of the robot (as Push); the goal lies 0.4 m further
+    out (0.85-1.15 m from the base, beyond the Panda's reach on the table), so the puck must be
+    sent sliding. The table top's friction is low: the puck-table friction coefficient is 0.02, as in
+    panda-gym (its puck 0.04 times its table's PyBullet default 0.5), so a puck decelerates at
+    about 0.2 m/s^2 and needs about 2 s to slide 0.4 m: episodes are 100 steps (4 s at 25 Hz).
+    """
+
+    name = "Slide"
+    objects = (
+        ObjectSpec(
+            "object", shape="cylinder", size=(PUCK_RADIUS, PUCK_HEIGHT), mass=1.0, rgba=(0.1, 0.9, 0.1, 1.0)
+        ),
+    )
+    goal_fields = (("object_position", "point"),)
+    markers = (("object_position", "cylinder", (PUCK_RADIUS, PUCK_HEIGHT), (0.1, 0.9, 0.1, 0.3)),)
+    max_episode_steps = 100
+    table_radius = 1.3  # the farthest goal is 1.16 m from the base
+    table_friction = 0.02
+    goal_offset = 0.4  # m: how much farther out than the puck's square the goal's square lies
+
+    def sample(self, rng):
+        obj = self._xy(rng, 0.15, PUCK_HEIGHT / 2)
+        goal = self._xy(rng, 0.15, PUCK_HEIGHT / 2) + np.array([self.goal_offset, 0.0, 0.0])
+        return {"object": (obj, np.eye(3))}, {"object_position": goal}
 
 
 TASKS: dict[str, type[Task]] = {t.name: t for t in (Reach, Push, PickAndPlace, Stack, Rotate)}

@@ -19,7 +19,11 @@ Internally blocks compute on coordinate-major vectors ``Vt (B, 3, C)`` (``forwar
 channel mixing is one ``(3B, C) x (C, C')`` product; ``forward`` takes the documented layout.
 
 Everything is plain torch: ``irreps_in``/``irreps_out`` (e3nn ``Irreps``) describe the pair as
-``"{N}x0e + {C}x1o"`` (scalars first), which is also the layout of :func:`pack`.
+``"{N}x0e + {C}x1o"`` (scalars first), which is also the layout of :func:`pack`. The labels are true
+under e3nn's O(3) action: a block whose triple products (pseudo-scalars, ``0o``) reach an MLP is
+SO(3)-only, and declares so with even labels (``"{N}x0e + {C}x1e"``, see :func:`so3_irreps`);
+:func:`eqrobot.nn.e3nn_view.as_e3nn_module` gives each block the one-tensor entry e3nn's
+``assert_equivariant`` takes.
 """
 
 from __future__ import annotations
@@ -44,18 +48,27 @@ __all__ = [
     "pair_irreps",
     "pair_spec",
     "resolve_anchor",
+    "so3_irreps",
     "unpack",
 ]
 
 
-def pair_irreps(n_scalars: int, n_vectors: int) -> o3.Irreps:
-    """Irreps of a ``(V, S)`` pair laid out flat as ``[S, V.flatten()]``."""
+def pair_irreps(n_scalars: int, n_vectors: int, parity: bool = True) -> o3.Irreps:
+    """Irreps of a ``(V, S)`` pair laid out flat as ``[S, V.flatten()]``; ``parity=False``: the
+    SO(3)-only labels (vectors ``1e``, see :func:`so3_irreps`)."""
     parts = []
     if n_scalars:
         parts.append(f"{n_scalars}x0e")
     if n_vectors:
-        parts.append(f"{n_vectors}x1o")
+        parts.append(f"{n_vectors}x1{'o' if parity else 'e'}")
     return o3.Irreps("+".join(parts)) if parts else o3.Irreps("")
+
+
+def so3_irreps(irreps) -> o3.Irreps:
+    """The same irreps with every parity even: how a module that is equivariant under rotations only
+    labels itself. e3nn's irreps are O(3)'s; an SO(3)-equivariant map is O(3)-equivariant exactly when
+    the inversion acts trivially on both sides, and makes no promise under reflections otherwise."""
+    return o3.Irreps([(mul, (ir.l, 1)) for mul, ir in o3.Irreps(irreps)])
 
 
 def pair_spec(n_scalars: int, n_vectors: int, prefix: str = "") -> ArraySpec:
@@ -221,6 +234,7 @@ class SpecEncoder(nn.Module):
             )
         a0 = spec[self.anchor].start if self.anchor is not None else None
         channels, names, sc_idx = [], [], []  # channels: (start of the +1 triple, start of the -1 one)
+        channel_irreps = []  # linear, so parity-true: pseudovectors stay 1e
         for f in spec.fields:
             if f.kind == "scalar":
                 sc_idx += list(range(f.start, f.start + f.size))
@@ -228,12 +242,14 @@ class SpecEncoder(nn.Module):
                 for c in range(f.multiplicity):
                     channels.append((f.start + 3 * c, a0 if f.kind == "point" else None))
                     names.append(f.name if f.multiplicity == 1 else f"{f.name}[{c}]")
+                    channel_irreps.append("1x1e" if f.kind == "pseudovector" else "1x1o")
         points = [f for f in spec.of_kind("point") if f.name != self.anchor]
         if point_pairs and 2 <= len(points) <= max_pair_points:
             for i, p in enumerate(points):
                 for q in points[i + 1 :]:
                     channels.append((p.start, q.start))
                     names.append(f"{p.name}-{q.name}")
+                    channel_irreps.append("1x1o")
         self.channel_names = tuple(names)
         C, N = len(channels), len(sc_idx)
         self.n_vectors, self.n_scalars = C, N
@@ -250,7 +266,7 @@ class SpecEncoder(nn.Module):
         self.register_buffer("scalar_index", torch.tensor(sc_idx, dtype=torch.long), persistent=False)
         self.anchor_slice = spec[self.anchor].slice if self.anchor is not None else None
         self.irreps_in = spec.irreps
-        self.irreps_out = pair_irreps(N, C)
+        self.irreps_out = o3.Irreps("+".join(([f"{N}x0e"] if N else []) + channel_irreps))
 
     def anchor_point(self, x: torch.Tensor) -> torch.Tensor | None:
         return None if self.anchor_slice is None else x[..., self.anchor_slice]
@@ -330,8 +346,10 @@ class InvariantFeatures(nn.Module):
             n_dot = C * k
         self.n_aug = C + n_cross
         self.n_out = n_dot + n_cross
+        # parity-true: triple products are pseudo-scalars (0o), cross products of vectors axial (1e)
         self.irreps_in = pair_irreps(0, n_vectors)
-        self.irreps_out = pair_irreps(self.n_out, self.n_aug)
+        irreps_out = o3.Irreps(f"{n_dot}x0e+{n_cross}x0o+{C}x1o+{n_cross}x1e")
+        self.irreps_out = irreps_out.remove_zero_multiplicities()
 
     def forward_t(
         self, Vt: torch.Tensor, scalars: torch.Tensor | None = None
@@ -399,8 +417,9 @@ class GatedVectorLayer(nn.Module):
         self.mix = nn.Parameter(torch.randn(n_aug, n_vectors_out) / math.sqrt(n_aug))
         self.n_vectors_in, self.n_scalars_in = n_vectors_in, n_scalars_in
         self.n_vectors_out, self.n_scalars_out = n_vectors_out, hidden
-        self.irreps_in = pair_irreps(n_scalars_in, n_vectors_in)
-        self.irreps_out = pair_irreps(hidden, n_vectors_out)
+        parity = self.invariants.n_cross == 0  # else pseudo-scalars reach the MLP: SO(3)-only labels
+        self.irreps_in = pair_irreps(n_scalars_in, n_vectors_in, parity)
+        self.irreps_out = pair_irreps(hidden, n_vectors_out, parity)
 
     def forward_t(self, Vt: torch.Tensor, S: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         inv, A = self.invariants.forward_t(Vt, S)
@@ -453,8 +472,9 @@ class InvariantMLP(nn.Module):
             *linear_stack(n_scalars_in + self.invariants.n_out, hidden, depth, activation)
         )
         self.n_vectors_out, self.n_scalars_out = self.invariants.n_aug, hidden
-        self.irreps_in = pair_irreps(n_scalars_in, n_vectors_in)
-        self.irreps_out = pair_irreps(hidden, self.invariants.n_aug)
+        parity = self.invariants.n_cross == 0  # else pseudo-scalars reach the MLP: SO(3)-only labels
+        self.irreps_in = pair_irreps(n_scalars_in, n_vectors_in, parity)
+        self.irreps_out = pair_irreps(hidden, self.invariants.n_aug, parity)
 
     def mlp_input_t(self, Vt: torch.Tensor, S: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(mlp input (B, N + n_invariants), At (B, 3, C + n_cross))``: everything before the MLP
@@ -523,7 +543,8 @@ class InvariantHead(nn.Module):
         if n_scalars_in + n_inv == 0:
             raise ValueError("InvariantHead with no inputs")
         self.linear = nn.Linear(n_scalars_in + n_inv, n_out)
-        self.irreps_in = pair_irreps(n_scalars_in, n_vectors_in)
+        parity = self.invariants is None or self.invariants.n_cross == 0  # else it sums 0e and 0o
+        self.irreps_in = pair_irreps(n_scalars_in, n_vectors_in, parity)
         self.irreps_out = pair_irreps(n_out, 0)
 
     def forward_t(self, Vt: torch.Tensor, S: torch.Tensor) -> torch.Tensor:

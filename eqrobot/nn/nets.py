@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import torch
+from e3nn import o3
 from torch import nn
 
 from eqrobot.geometry.spec import ArraySpec
@@ -20,6 +21,7 @@ from eqrobot.nn.blocks import (
     VectorScalarHead,
     _check_positive,
     linear_stack,
+    so3_irreps,
 )
 
 __all__ = ["EquivariantNet", "MLPNet", "count_parameters", "mlp_matching"]
@@ -167,8 +169,17 @@ class EquivariantNet(nn.Module):
         self.register_buffer("out_point_mask", torch.tensor(point_mask).reshape(-1, 1), persistent=False)
         self._identity_perm = perm == list(range(out_spec.dim))
         self._out_points = bool(sum(point_mask))
-        self.irreps_in = in_spec.irreps
-        self.irreps_out = out_spec.irreps
+        # O(3)-true with the spec's parities only if nothing pseudo (triple products, pseudovectors
+        # treated as vectors) reaches the MLP or the output; else SO(3)-only labels (so3_irreps)
+        self.parity_equivariant = (
+            n_cross == 0
+            and all(layer.invariants.n_cross == 0 for layer in self.vector_layers)
+            and not in_spec.of_kind("pseudovector")
+            and not out_spec.of_kind("pseudovector")
+        )
+        parity = self.parity_equivariant
+        self.irreps_in = in_spec.irreps if parity else so3_irreps(in_spec.irreps)
+        self.irreps_out = out_spec.irreps if parity else so3_irreps(out_spec.irreps)
 
     def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(A (B, n, 3), h (B, hidden))``: the vectors the head combines and the invariant features,
@@ -227,8 +238,9 @@ class MLPNet(nn.Module):
         self.net = nn.Sequential(
             *linear_stack(in_spec.dim, hidden, layers, act), nn.Linear(hidden, out_spec.dim)
         )
-        self.irreps_in = in_spec.irreps
-        self.irreps_out = out_spec.irreps
+        # an MLP sees unstructured numbers: true only as scalars (the group acts trivially)
+        self.irreps_in = o3.Irreps(f"{in_spec.dim}x0e")
+        self.irreps_out = o3.Irreps(f"{out_spec.dim}x0e")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)

@@ -1,13 +1,15 @@
-"""Make ``SAC("EquivariantPolicy", env)``, ``TD3(...)``, ``PPO(...)`` and sb3-contrib's ``TQC(...)``
-resolve after ``import eqrobot``.
+"""Make ``SAC("EquivariantPolicy", env)`` (TD3, PPO, A2C; sb3-contrib's too) resolve after ``import eqrobot``.
 
-SB3 resolves a policy string through the algorithm's ``policy_aliases`` class dict. We add an
-``"EquivariantPolicy"`` entry to SAC's, TD3's, PPO's, A2C's and TQC's dicts, lazily: the entry imports
-:mod:`eqrobot.policies` (torch, e3nn) only when it is looked up. ``import eqrobot`` itself must stay
-light (envs do not need torch), so when SB3 / sb3-contrib is not imported yet an import hook waits
-for it (and removes itself once both are patched).
+SB3 looks a policy string up in the algorithm's ``policy_aliases`` class dict, whose values must be
+classes. Plain registration (``SAC.policy_aliases["EquivariantPolicy"] = EquivariantSACPolicy``)
+would need torch and e3nn at ``import eqrobot``, which must stay light (envs need neither), and SB3
+may be imported only after eqrobot. Hence the two small pieces here, and nothing more:
 
-This module imports neither torch nor SB3.
+- the entry is lazy: ``policy_aliases`` becomes a dict whose ``"EquivariantPolicy"`` value is
+  imported from :mod:`eqrobot.policies` on first lookup (``__contains__`` + ``__missing__``);
+- if the SB3 / sb3-contrib module is not imported yet, an import hook adds the entry right after it is.
+
+To add an algorithm, add a line to :data:`TARGETS`. This module imports neither torch nor SB3.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import importlib.abc
 import sys
 
 ALIAS = "EquivariantPolicy"
-TARGETS = {
+TARGETS: dict[str, dict[str, str]] = {
     "stable_baselines3": {
         "SAC": "eqrobot.policies.sac:EquivariantSACPolicy",
         "TD3": "eqrobot.policies.td3:EquivariantTD3Policy",
@@ -26,12 +28,7 @@ TARGETS = {
     },
     "sb3_contrib": {"TQC": "eqrobot.policies.tqc:EquivariantTQCPolicy"},
 }
-"""Package -> {algorithm class name -> "module:policy class"} that gets the ``"EquivariantPolicy"`` alias."""
-
-
-def _load(target: str):
-    module, name = target.split(":")
-    return getattr(importlib.import_module(module), name)
+"""SB3 module -> algorithm class name -> ``module:Class`` of its equivariant policy."""
 
 
 class LazyAliases(dict):
@@ -39,95 +36,55 @@ class LazyAliases(dict):
 
     def __init__(self, base: dict, lazy: dict[str, str]):
         super().__init__(base)
-        self._lazy = dict(lazy)
-
-    def _resolve(self, key):
-        if key in self._lazy and not dict.__contains__(self, key):
-            dict.__setitem__(self, key, _load(self._lazy[key]))
+        self.lazy = dict(lazy)
 
     def __contains__(self, key) -> bool:
-        return dict.__contains__(self, key) or key in self._lazy
+        return dict.__contains__(self, key) or key in self.lazy
 
-    def __getitem__(self, key):
-        self._resolve(key)
-        return dict.__getitem__(self, key)
-
-    def get(self, key, default=None):
-        self._resolve(key)
-        return dict.get(self, key, default)
-
-    def keys(self):
-        for key in list(self._lazy):
-            self._resolve(key)
-        return dict.keys(self)
-
-    def __iter__(self):
-        return iter(self.keys())
-
-    def items(self):
-        self.keys()
-        return dict.items(self)
-
-    def values(self):
-        self.keys()
-        return dict.values(self)
+    def __missing__(self, key):
+        if key not in self.lazy:
+            raise KeyError(key)
+        module, name = self.lazy[key].split(":")
+        self[key] = value = getattr(importlib.import_module(module), name)
+        return value
 
 
-def _patch(sb3_module) -> None:
-    for algo, target in TARGETS[sb3_module.__name__].items():
-        cls = getattr(sb3_module, algo, None)
-        if cls is None:
+def _patch(module) -> None:
+    for algo, target in TARGETS.get(module.__name__, {}).items():
+        cls = getattr(module, algo, None)
+        if cls is None or isinstance(cls.__dict__.get("policy_aliases"), LazyAliases):
             continue
-        aliases = cls.__dict__.get("policy_aliases", cls.policy_aliases)
-        if isinstance(aliases, LazyAliases) or ALIAS in dict.keys(aliases):
-            continue
-        cls.policy_aliases = LazyAliases(aliases, {ALIAS: target})
+        cls.policy_aliases = LazyAliases(cls.policy_aliases, {ALIAS: target})
 
 
-class _SB3ImportHook(importlib.abc.MetaPathFinder):
-    """Runs :func:`_patch` right after each package of :data:`TARGETS` finishes importing; removes
-    itself when none is left to wait for."""
-
-    def __init__(self, pending: set[str]):
-        self.pending = set(pending)
+class _PostImportHook(importlib.abc.MetaPathFinder):
+    """Calls :func:`_patch` right after a module of :data:`TARGETS` finishes importing."""
 
     def find_spec(self, fullname, path, target=None):
-        if fullname not in self.pending:
+        if fullname not in TARGETS:
             return None
         for finder in sys.meta_path:
-            if finder is self or not hasattr(finder, "find_spec"):
-                continue
-            spec = finder.find_spec(fullname, path, target)
-            if spec is not None:
-                break
+            if finder is not self and hasattr(finder, "find_spec"):
+                spec = finder.find_spec(fullname, path, target)
+                if spec is not None:
+                    break
         else:
             return None
-        loader = spec.loader
-        original = getattr(loader, "exec_module", None)
-        if original is None:
-            return spec
-        hook = self
+        exec_module = getattr(spec.loader, "exec_module", None)
+        if exec_module is not None:
 
-        def exec_module(module):
-            original(module)
-            hook.pending.discard(fullname)
-            if not hook.pending and hook in sys.meta_path:
-                sys.meta_path.remove(hook)
-            _patch(module)
+            def exec_and_patch(module):
+                exec_module(module)
+                _patch(module)
 
-        loader.exec_module = exec_module
+            spec.loader.exec_module = exec_and_patch
         return spec
 
 
 def register_sb3_aliases() -> None:
-    """Add ``"EquivariantPolicy"`` to SB3's SAC/TD3/PPO/A2C and sb3-contrib's TQC aliases, now for a
-    package already imported, else when it gets imported."""
-    pending = set()
-    for package, algos in TARGETS.items():
-        module = sys.modules.get(package)
-        if module is not None and all(hasattr(module, a) for a in algos):
-            _patch(module)
-        else:
-            pending.add(package)
-    if pending and not any(isinstance(f, _SB3ImportHook) for f in sys.meta_path):
-        sys.meta_path.insert(0, _SB3ImportHook(pending))
+    """Add ``"EquivariantPolicy"`` to the algorithms of :data:`TARGETS`, now or when imported."""
+    for name in TARGETS:
+        if name in sys.modules:
+            _patch(sys.modules[name])
+    if not any(isinstance(f, _PostImportHook) for f in sys.meta_path):
+        sys.meta_path.insert(0, _PostImportHook())

@@ -24,6 +24,7 @@ from torch import nn
 
 from eqrobot.geometry.spec import ArraySpec, GeometrySpec
 from eqrobot.nn.grouped import can_group, grouped_forward
+from eqrobot.policies.normalization import refuse_vec_normalize_while_building
 
 DEFAULT_OBS_KEYS = ("observation", "desired_goal")
 """Observation dict keys fed to the networks, in this order. ``achieved_goal`` is left out by default:
@@ -220,6 +221,7 @@ class SpecPolicyMixin:
     ) -> dict[str, Any]:
         """Resolve and store the spec and network choices; returns the features-extractor kwargs."""
         obs_keys = tuple(obs_keys)
+        refuse_vec_normalize_while_building()  # SB3's per-component VecNormalize breaks equivariance
         self.geometry_spec = resolve_geometry_spec(observation_space, action_space, geometry_spec, obs_keys)
         self.net_kind = net
         self.net_kwargs = dict(net_kwargs or {})

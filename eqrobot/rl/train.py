@@ -3,42 +3,54 @@
 A run folder holds::
 
     config.json          the resolved TrainConfig (presets filled in)
-    model.zip            the latest checkpoint (plain SB3 zip + eqrobot.json), written atomically
-    replay_buffer.pkl    the replay buffer at that checkpoint (off-policy, for exact resume)
+    state.json           status (running / finished / interrupted / stopped), num_timesteps, and
+                         which checkpoint is current (replaced atomically: the commit point)
+    checkpoints/<step>/  the current checkpoint: model.zip (plain SB3 zip + eqrobot.json),
+                         replay_buffer.pkl (off-policy, for exact resume), checkpoint.json
     eval.csv             step, success_rate, mean_return, ... at every evaluation
-    state.json           status (running / finished / interrupted), num_timesteps, wall time
-    tb/                  TensorBoard logs (SB3's logger; eval/success_rate is logged there too)
+    tb/                  TensorBoard logs (SB3's logger; eval/* logged at the step they were measured)
 
-Evaluation (and a checkpoint) happen every ``eval_freq`` env steps and at the end; Ctrl-C writes a
-checkpoint, marks the run ``interrupted`` and re-raises ``KeyboardInterrupt``. ``resume`` continues a
-run folder to its (possibly raised) ``steps`` total.
+Everything is validated, and the env, model and demonstrations built, before the folder is created;
+a run that fails before its first checkpoint removes its folder again. Evaluation (and a checkpoint)
+happen at step 0, every ``eval_freq`` env steps and at the end. Ctrl-C stops at the next point where
+model, replay buffer and step count agree, writes a checkpoint there, marks the run ``interrupted``
+and raises :class:`TrainingInterrupted`; a second Ctrl-C stops at once and keeps the last checkpoint.
+``resume`` continues a run folder to its (possibly raised) ``steps`` total.
+
+``train(config, on_eval=fn)`` calls ``fn(row)`` after every evaluation with the ``eval.csv`` row (a
+dict: ``step``, ``success_rate``, ``mean_return``, ``wall_time_s``, ...); if ``fn`` returns False,
+training stops there (checkpoint written, status ``stopped``). A Ray Tune trial reports from it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import csv
 import dataclasses
 import functools
-import json
+import io
 import math
 import os
+import shutil
+import signal
 import sys
-import time
+import threading
 import warnings
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from eqrobot.rl.checkpoint import atomic_write_bytes, save_model, save_replay_buffer
-from eqrobot.rl.config import ALGOS, AUGMENTATIONS, OFF_POLICY_ALGOS, POLICIES, TrainConfig
+from eqrobot.files import atomic_write_bytes
+from eqrobot.rl.checkpoint import commit_state, load_replay_buffer, write_checkpoint
+from eqrobot.rl.config import AUGMENTATIONS, OFF_POLICY_ALGOS, TrainConfig, check_kwargs
 from eqrobot.rl.presets import HER_KWARGS, get_preset, task_of
-from eqrobot.rollout.checkpoints import BUFFER_NAME, CONFIG_NAME, MODEL_NAME, algo_classes, load_model
+from eqrobot.rollout.checkpoints import CONFIG_NAME, algo_classes, checkpoint_folder, load_model, read_state
 
 EVAL_CSV = "eval.csv"
-STATE_NAME = "state.json"
 EVAL_COLUMNS = [
     "step",
     "success_rate",
@@ -48,6 +60,24 @@ EVAL_COLUMNS = [
     "wall_time_s",
     "train_steps_per_s",
 ]
+RESERVED_HYPERPARAMS = {"policy", "env", "seed", "tensorboard_log", "policy_kwargs", "verbose", "device"}
+"""Algorithm arguments eqrobot sets from the config itself (``--hp`` cannot set them)."""
+EXTRA_HYPERPARAMS = {"action_noise_sigma": float}
+"""eqrobot's own ``hyperparams`` keys: ``action_noise_sigma`` = isotropic Gaussian exploration noise."""
+RESUMABLE_FIELDS = {"steps", "resume", "progress_bar", "torch_threads", "device", "verbose"}
+"""Fields a resumed run may change; the others come from the run's config.json."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :func:`train`; the message says what was saved. ``run_dir`` / ``step``: the run
+    folder (None if it was removed) and the step of its checkpoint (None: none was written)."""
+
+    def __init__(self, message: str, run_dir: Path | None, step: int | None):
+        super().__init__(message)
+        self.run_dir, self.step = run_dir, step
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 # --- config resolution --------------------------------------------------------------------------
@@ -55,10 +85,9 @@ def check_names(env_id: str, algo: str, policy: str) -> None:
     """Raise ValueError naming the valid choices for an unknown env, algo or policy."""
     import gymnasium as gym
 
-    import eqrobot
     from eqrobot.envs import ENV_IDS
+    from eqrobot.rl.config import ALGOS, POLICIES
 
-    del eqrobot
     if algo not in ALGOS:
         raise ValueError(f"unknown algo {algo!r}; valid: {', '.join(ALGOS)}")
     if policy not in POLICIES:
@@ -68,7 +97,12 @@ def check_names(env_id: str, algo: str, policy: str) -> None:
 
 
 def resolve_config(config: TrainConfig) -> TrainConfig:
-    """A copy of ``config`` with every ``None`` filled from the preset and overrides merged in."""
+    """A copy of ``config`` with every ``None`` filled from the preset and overrides merged in.
+
+    Raises ValueError (naming the field or key and what is expected) for anything that would fail
+    later: ranges, unknown names, hyperparameters and policy kwargs checked against the signatures
+    of the algorithm and policy classes."""
+    config.check()
     check_names(config.env_id, config.algo, config.policy)
     preset = get_preset(config.env_id, config.algo, config.policy)
     c = copy.deepcopy(config)
@@ -88,10 +122,8 @@ def resolve_config(config: TrainConfig) -> TrainConfig:
         )
     if c.augment is not None and c.algo not in OFF_POLICY_ALGOS:
         raise ValueError(f"replay augmentation needs an off-policy algorithm ({off_policy}), not {c.algo}")
-    if c.n_envs < 1 or c.steps < 1 or c.demos < 0:
-        raise ValueError(f"need n_envs >= 1, steps >= 1, demos >= 0; got {c.n_envs}, {c.steps}, {c.demos}")
-    if c.vec_env not in ("dummy", "subproc"):
-        raise ValueError(f"vec_env must be 'dummy' or 'subproc', got {c.vec_env!r}")
+    cls = algo_classes()[c.algo]
+    check_kwargs(cls.__init__, c.hyperparams, "--hp", reserved=RESERVED_HYPERPARAMS, extra=EXTRA_HYPERPARAMS)
     hp = {**preset.hyperparams, **c.hyperparams}
     if c.demos and "learning_starts" not in c.hyperparams and "learning_starts" in hp:
         hp["learning_starts"] = 0  # the demonstrations replace the random warm-up data
@@ -102,13 +134,19 @@ def resolve_config(config: TrainConfig) -> TrainConfig:
         hp["buffer_size"] = int(min(hp["buffer_size"], c.steps + c.demos * _episode_steps(c.env_id) + 1000))
     c.hyperparams = hp
     merged = {**preset.policy_kwargs, **c.policy_kwargs}
-    if "net_kwargs" in preset.policy_kwargs and "net_kwargs" in c.policy_kwargs:
+    if "net_kwargs" in preset.policy_kwargs and isinstance(c.policy_kwargs.get("net_kwargs"), dict):
         # one level deeper: passing net_kwargs={"vector_channels": 8} keeps the preset's other net options
-        merged["net_kwargs"] = {**preset.policy_kwargs["net_kwargs"], **(c.policy_kwargs["net_kwargs"] or {})}
+        merged["net_kwargs"] = {**preset.policy_kwargs["net_kwargs"], **c.policy_kwargs["net_kwargs"]}
     elif merged.get("net", "equivariant") != "equivariant" and "net_kwargs" not in c.policy_kwargs:
         merged.pop("net_kwargs", None)  # the preset's net options are EquivariantNet's
     c.policy_kwargs = merged
+    policy_cls = cls.policy_aliases[_policy_name(c)]
+    check_kwargs(policy_cls.__init__, c.policy_kwargs, "--policy-kwarg")
     return c
+
+
+def _policy_name(c: TrainConfig) -> str:
+    return "EquivariantPolicy" if c.policy == "equivariant" else "MultiInputPolicy"
 
 
 def _episode_steps(env_id: str) -> int:
@@ -123,12 +161,38 @@ def default_run_name(c: TrainConfig) -> str:
     return f"{task}{'Dense' if dense else ''}-{c.algo}-{c.policy}-s{c.seed}-{stamp}"
 
 
+def resume_config(config: TrainConfig) -> TrainConfig:
+    """The saved config of ``config.resume`` with the fields a resume may change taken from ``config``."""
+    run_dir = Path(config.resume)
+    if not (run_dir / CONFIG_NAME).exists():
+        raise FileNotFoundError(f"cannot resume {run_dir}: no {CONFIG_NAME} there (not a run folder?)")
+    saved = TrainConfig.load(run_dir / CONFIG_NAME)
+    defaults = TrainConfig()
+    for f in dataclasses.fields(TrainConfig):
+        given = getattr(config, f.name)
+        if (
+            f.name not in RESUMABLE_FIELDS
+            and given != getattr(defaults, f.name)
+            and given != getattr(saved, f.name)
+        ):
+            raise ValueError(
+                f"resume continues {run_dir} with its saved config; {f.name}={given!r} differs from its "
+                f"{getattr(saved, f.name)!r} (a resume may change: {', '.join(sorted(RESUMABLE_FIELDS))})"
+            )
+    c = dataclasses.replace(saved, resume=str(run_dir), progress_bar=config.progress_bar)
+    for name in ("torch_threads", "device", "verbose"):
+        setattr(c, name, getattr(config, name))
+    if config.steps is not None:
+        c.steps = int(config.steps)
+    c.check()
+    return c
+
+
 # --- envs and models ------------------------------------------------------------------------------
 def make_env(env_id: str, env_kwargs: dict[str, Any] | None = None):
-    """Build one env; module-level (picklable) so SubprocVecEnv workers can call it."""
+    """Build one env; module-level (picklable) so SubprocVecEnv workers can call it (they import
+    this module, hence ``eqrobot``, which registers the ids)."""
     import gymnasium as gym
-
-    import eqrobot  # noqa: F401  (registers the ids in worker processes)
 
     return gym.make(env_id, **(env_kwargs or {}))
 
@@ -145,11 +209,14 @@ def env_kwargs_for(c: TrainConfig, evaluation: bool = False) -> dict[str, Any]:
     return kwargs
 
 
-def make_vec_env(c: TrainConfig):
+def make_vec_env(c: TrainConfig, evaluation: bool = False):
+    """The training VecEnv (``n_envs``, ``vec_env``), or the one-env evaluation VecEnv."""
     from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
     from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
-    factory = functools.partial(make_env, c.env_id, env_kwargs_for(c))
+    factory = functools.partial(make_env, c.env_id, env_kwargs_for(c, evaluation))
+    if evaluation:
+        return sb3_make_vec_env(factory, n_envs=1, seed=c.seed + 10_000, vec_env_cls=DummyVecEnv)
     cls = SubprocVecEnv if c.vec_env == "subproc" else DummyVecEnv
     return sb3_make_vec_env(factory, n_envs=c.n_envs, seed=c.seed, vec_env_cls=cls)
 
@@ -162,7 +229,6 @@ def build_model(c: TrainConfig, venv, tb_dir: str | None):
 
     from eqrobot.rl.augmentation import augmented_buffer_class
 
-    cls = algo_classes()[c.algo]
     hp = dict(c.hyperparams)
     sigma = hp.pop("action_noise_sigma", None)
     if sigma:
@@ -170,14 +236,13 @@ def build_model(c: TrainConfig, venv, tb_dir: str | None):
         hp["action_noise"] = NormalActionNoise(np.zeros(dim), np.full(dim, float(sigma)))
     if c.her:
         hp["replay_buffer_class"] = HerReplayBuffer
-        hp["replay_buffer_kwargs"] = {**HER_KWARGS, **hp.get("replay_buffer_kwargs", {})}
+        hp["replay_buffer_kwargs"] = {**HER_KWARGS, **(hp.get("replay_buffer_kwargs") or {})}
     if c.augment is not None:  # after HER: the augmented buffer relabels first, then transforms
         base = hp.get("replay_buffer_class") or DictReplayBuffer
         hp["replay_buffer_class"] = augmented_buffer_class(base)
-        hp["replay_buffer_kwargs"] = {**hp.get("replay_buffer_kwargs", {}), "augment": c.augment}
-    policy = "EquivariantPolicy" if c.policy == "equivariant" else "MultiInputPolicy"
-    return cls(
-        policy,
+        hp["replay_buffer_kwargs"] = {**(hp.get("replay_buffer_kwargs") or {}), "augment": c.augment}
+    return algo_classes()[c.algo](
+        _policy_name(c),
         venv,
         seed=c.seed,
         tensorboard_log=tb_dir,
@@ -189,7 +254,8 @@ def build_model(c: TrainConfig, venv, tb_dir: str | None):
 
 
 def fill_with_demos(model, episodes: int, env_id: str) -> dict[str, float]:
-    """Put ``episodes`` oracle episodes into ``model.replay_buffer`` (whole episodes, all envs).
+    """Put ``episodes`` oracle episodes into ``model.replay_buffer`` (whole episodes, all envs),
+    through the buffer's public ``add`` (plain and HER buffers alike).
 
     Oracle actions are limited like the policy's (vectors to the unit ball, scalars to [-1, 1]).
     The demo steps do not count in ``model.num_timesteps``; they are reported separately.
@@ -200,26 +266,32 @@ def fill_with_demos(model, episodes: int, env_id: str) -> dict[str, float]:
     venv = model.get_env()
     spec = venv.get_attr("geometry_spec", [0])[0]  # from the env: wrappers may rebuild the space
     oracle = OraclePolicy(venv.envs[0] if hasattr(venv, "envs") else spec, task=task_of(env_id)[0])
+    buffer = model.replay_buffer
     n = venv.num_envs
     rounds = math.ceil(episodes / n)
     finished = np.zeros(n, dtype=int)
     successes, steps = [], 0
-    model._last_obs = venv.reset()
+    obs = venv.reset()
     while finished.min() < rounds:
-        actions, _ = oracle.predict(model._last_obs)
+        actions, _ = oracle.predict(obs)
         actions = limit_action(np.asarray(actions, dtype=np.float32), spec.action)
         new_obs, rewards, dones, infos = venv.step(actions)
-        model._store_transition(model.replay_buffer, actions, new_obs, rewards, dones, infos)
+        next_obs = copy.deepcopy(new_obs)  # the VecEnv already reset finished envs: store their last obs
+        for i, done in enumerate(dones):
+            if done and infos[i].get("terminal_observation") is not None:
+                for key in next_obs:
+                    next_obs[key][i] = infos[i]["terminal_observation"][key]
+        buffer.add(obs, next_obs, model.policy.scale_action(actions), rewards, dones, infos)
+        obs = new_obs
         steps += n
         for i, done in enumerate(dones):
             if done:
                 finished[i] += 1
                 successes.append(bool(infos[i].get("is_success", False)))
-    if hasattr(model.replay_buffer, "truncate_last_trajectory"):
+    if hasattr(buffer, "truncate_last_trajectory"):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model.replay_buffer.truncate_last_trajectory()  # envs that ended early and started another
-    model._last_obs = None  # learn() resets the envs
+            buffer.truncate_last_trajectory()  # envs that ended early and started another
     return {
         "demo_episodes": len(successes),
         "demo_steps": steps,
@@ -227,93 +299,7 @@ def fill_with_demos(model, episodes: int, env_id: str) -> dict[str, float]:
     }
 
 
-# --- callbacks ------------------------------------------------------------------------------------
-def _make_callback(model, c: TrainConfig, run_dir: Path, meta: dict[str, Any], start_step: int):
-    from stable_baselines3.common.callbacks import BaseCallback
-
-    from eqrobot.rollout.evaluation import evaluate
-
-    class EvalCheckpointCallback(BaseCallback):
-        """Periodic evaluation + atomic checkpoint + tqdm bar with the current success rates."""
-
-        def __init__(self):
-            super().__init__()
-            self.next_eval = (start_step // c.eval_freq + 1) * c.eval_freq if c.eval_freq else None
-            self.last_eval: float | None = None
-            self.last_eval_step = -1
-            self.t0 = time.perf_counter()
-            self.eval_time = 0.0
-            self.steps0 = start_step
-            self.bar = None
-            self.eval_env = None
-
-        def _on_training_start(self) -> None:
-            if c.progress_bar:
-                from tqdm.auto import tqdm
-
-                self.bar = tqdm(
-                    total=c.steps,
-                    initial=self.model.num_timesteps,
-                    unit="step",
-                    dynamic_ncols=True,
-                    mininterval=0.5 if sys.stderr.isatty() else 30.0,  # quiet in log files
-                )
-            if c.eval_freq and self.model.num_timesteps == 0 and start_step == 0:
-                self.run_eval()
-
-        def train_success(self) -> float | None:
-            buf = getattr(self.model, "ep_success_buffer", None)
-            return float(np.mean(buf)) if buf else None
-
-        def run_eval(self) -> None:
-            if self.eval_env is None:
-                self.eval_env = make_env(c.env_id, env_kwargs_for(c, evaluation=True))
-            t_eval = time.perf_counter()
-            res = evaluate(self.model, c.env_id, c.eval_episodes, seed=c.seed + 10_000, env=self.eval_env)
-            step = int(self.model.num_timesteps)
-            elapsed = t_eval - self.t0 - self.eval_time  # training wall time, evaluations excluded
-            row = {
-                "step": step,
-                "success_rate": res["success_rate"],
-                "mean_return": res["mean_return"],
-                "mean_length": res["mean_length"],
-                "train_success_rate": self.train_success(),
-                "wall_time_s": round(elapsed, 2),
-                "train_steps_per_s": round((step - self.steps0) / max(elapsed, 1e-9), 2),
-            }
-            append_eval_row(run_dir / EVAL_CSV, row)
-            self.last_eval, self.last_eval_step = res["success_rate"], step
-            self.logger.record("eval/success_rate", res["success_rate"])
-            self.logger.record("eval/mean_return", res["mean_return"])
-            checkpoint(self.model, run_dir, c, meta, status="running")
-            self.eval_time += time.perf_counter() - t_eval
-
-        def _on_step(self) -> bool:
-            n = self.model.num_timesteps
-            if self.bar is not None:
-                self.bar.update(n - self.bar.n)
-                post = {}
-                ts = self.train_success()
-                if ts is not None:
-                    post["success"] = f"{ts:.2f}"
-                if self.last_eval is not None:
-                    post["eval"] = f"{self.last_eval:.2f}"
-                if post and n % 10 == 0:
-                    self.bar.set_postfix(post, refresh=False)
-            if self.next_eval is not None and n >= self.next_eval:
-                self.next_eval = (n // c.eval_freq + 1) * c.eval_freq
-                self.run_eval()
-            return True
-
-        def close(self) -> None:
-            if self.bar is not None:
-                self.bar.close()
-            if self.eval_env is not None:
-                self.eval_env.close()
-
-    return EvalCheckpointCallback()
-
-
+# --- eval.csv -------------------------------------------------------------------------------------
 def append_eval_row(path: Path, row: dict[str, Any]) -> None:
     new = not path.exists()
     with open(path, "a", newline="") as f:
@@ -333,82 +319,176 @@ def read_eval_csv(path: str | Path) -> list[dict[str, float]]:
         ]
 
 
-def write_state(run_dir: Path, **state: Any) -> None:
-    state["updated"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    atomic_write_bytes(run_dir / STATE_NAME, (json.dumps(state, indent=2) + "\n").encode())
+def _drop_eval_rows_after(path: Path, step: int) -> None:
+    """On resume: rows measured after the checkpoint being resumed are measured again; drop them."""
+    if not path.exists():
+        return
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    keep = [r for r in rows if float(r["step"]) <= step]
+    if len(keep) != len(rows):
+        out = io.StringIO()
+        w = csv.DictWriter(out, fieldnames=EVAL_COLUMNS)
+        w.writeheader()
+        w.writerows(keep)
+        atomic_write_bytes(path, out.getvalue().encode())
 
 
-def checkpoint(model, run_dir: Path, c: TrainConfig, meta: dict[str, Any], status: str) -> None:
-    """model.zip (+ replay buffer) atomically, then state.json."""
-    save_model(model, run_dir / MODEL_NAME, meta)
-    if c.save_replay_buffer:
-        save_replay_buffer(model, run_dir / BUFFER_NAME)
-    extra = {k: v for k, v in meta.items() if k.startswith("demo_")}
-    write_state(run_dir, status=status, num_timesteps=int(model.num_timesteps), total_steps=c.steps, **extra)
+# --- Ctrl-C -----------------------------------------------------------------------------------------
+class StopSignal:
+    """While active: the first SIGINT asks training to stop at the next consistent point, a second
+    one raises KeyboardInterrupt at once. Only in the main thread (where Python delivers signals)."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print(
+            "\nCtrl-C: stopping at the next consistent step to write a checkpoint "
+            "(Ctrl-C again: stop now, keeping the last checkpoint)",
+            file=sys.stderr,
+        )
+
+    def __enter__(self) -> StopSignal:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
 
 
 # --- entry point ----------------------------------------------------------------------------------
-def train(config: TrainConfig) -> Path:
-    """Train per ``config`` and return the run folder (see the module docstring for its contents)."""
+def train(config: TrainConfig, on_eval: Callable[[dict[str, Any]], bool | None] | None = None) -> Path:
+    """Train per ``config`` and return the run folder (see the module docstring for its contents
+    and for ``on_eval``). Raises ValueError / FileExistsError / FileNotFoundError before anything is
+    written, :class:`TrainingInterrupted` on Ctrl-C."""
     import torch
 
-    import eqrobot  # noqa: F401
+    from eqrobot.rl.callbacks import RunCallback, RunEvalCallback, StopTraining
 
     if config.resume:
-        run_dir = Path(config.resume)
-        if not (run_dir / CONFIG_NAME).exists():
-            raise FileNotFoundError(f"cannot resume {run_dir}: no {CONFIG_NAME} there (not a run folder?)")
-        c = TrainConfig.load(run_dir / CONFIG_NAME)
-        if config.steps is not None:
-            c.steps = int(config.steps)
-        c.progress_bar, c.resume = config.progress_bar, str(run_dir)
+        c = resume_config(config)
+        run_dir, created = Path(c.resume), False
+        folder = checkpoint_folder(run_dir)
     else:
         c = resolve_config(config)
-        run_dir = Path(c.out) / (c.run_name or default_run_name(c))
-        if (run_dir / MODEL_NAME).exists():
+        run_dir, created, folder = Path(c.out) / (c.run_name or default_run_name(c)), True, None
+        if run_dir.exists() and any(run_dir.iterdir()):
             raise FileExistsError(
                 f"{run_dir} already holds a run; pass resume={str(run_dir)!r} to continue it"
             )
-        run_dir.mkdir(parents=True, exist_ok=True)
         c.run_name = run_dir.name
-    c.save(run_dir / CONFIG_NAME)
     torch.set_num_threads(max(1, int(c.torch_threads)))
     meta = {"algo": c.algo, "policy": c.policy, "env_id": c.env_id, "config": c.to_dict()}
-
-    venv = make_vec_env(c)
-    tb_dir = str(run_dir / "tb") if _has_tensorboard() else None
-    if c.resume and (run_dir / MODEL_NAME).exists():
-        model = load_model(run_dir, env=venv, device=c.device, tensorboard_log=tb_dir)
-        if c.save_replay_buffer and (run_dir / BUFFER_NAME).exists() and hasattr(model, "load_replay_buffer"):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                model.load_replay_buffer(run_dir / BUFFER_NAME)
-        reset = False
-    else:
-        model = build_model(c, venv, tb_dir)
-        if c.demos:
-            demo_info = fill_with_demos(model, c.demos, c.env_id)
-            meta.update(demo_info)
-            write_state(run_dir, status="running", num_timesteps=0, total_steps=c.steps, **demo_info)
-        reset = True
-    start_step = int(model.num_timesteps)
-    callback = _make_callback(model, c, run_dir, meta, start_step)
-    remaining = c.steps - start_step
+    state = {"status": "running", "total_steps": c.steps}
+    last_saved: int | None = None
+    stop = StopSignal()
+    venv = eval_env = model = None
     try:
-        if remaining > 0:
-            model.learn(remaining, callback=callback, reset_num_timesteps=reset, tb_log_name="run")
-        if c.eval_freq and callback.last_eval_step != model.num_timesteps:
-            if callback.model is None:
-                callback.init_callback(model)
-            callback.run_eval()
-        checkpoint(model, run_dir, c, meta, status="finished")
-    except KeyboardInterrupt:
-        checkpoint(model, run_dir, c, meta, status="interrupted")
+        try:
+            venv = make_vec_env(c)
+        except (TypeError, ValueError) as e:  # the env refused its kwargs
+            raise ValueError(
+                f"cannot make {c.env_id} with env_kwargs {env_kwargs_for(c)} (--env-kwarg): {e}"
+            ) from e
+        tb_dir = str(run_dir / "tb") if _has_tensorboard() else None
+        if folder is not None:
+            model = load_model(folder, env=venv, device=c.device, tensorboard_log=tb_dir)
+            if c.save_replay_buffer:
+                load_replay_buffer(model, folder)
+            state.update({k: v for k, v in (read_state(run_dir) or {}).items() if k.startswith("demo_")})
+            last_saved = int(model.num_timesteps)
+            _drop_eval_rows_after(run_dir / EVAL_CSV, last_saved)
+        else:
+            model = build_model(c, venv, tb_dir)
+            if c.demos:
+                state.update(fill_with_demos(model, c.demos, c.env_id))
+        meta.update({k: v for k, v in state.items() if k.startswith("demo_")})
+        eval_env = make_vec_env(c, evaluation=True) if c.eval_freq else None
+        run_dir.mkdir(parents=True, exist_ok=True)  # everything is built: now the folder
+        c.save(run_dir / CONFIG_NAME)
+
+        def save(status: str) -> None:
+            nonlocal last_saved
+            state["status"] = status
+            write_checkpoint(run_dir, model, meta, state, save_buffer=c.save_replay_buffer)
+            last_saved = int(model.num_timesteps)
+
+        start = int(model.num_timesteps)
+        run_cb = RunCallback(c, save, stop, progress=c.progress_bar)
+        callbacks = [run_cb]
+        eval_cb = None
+        if eval_env is not None:
+            eval_cb = RunEvalCallback(
+                c, eval_env, run_dir / EVAL_CSV, start, run_cb, on_eval, append_eval_row
+            )
+            if (run_dir / EVAL_CSV).exists() and folder is not None:
+                rows = read_eval_csv(run_dir / EVAL_CSV)
+                eval_cb.last_step = int(rows[-1]["step"]) if rows else -1
+            callbacks.insert(0, eval_cb)
+        status = "finished"
+        with stop:
+            try:
+                model.learn(
+                    max(c.steps - start, 0),
+                    callback=callbacks,
+                    reset_num_timesteps=folder is None,
+                    tb_log_name="run",
+                )
+            except StopTraining:
+                pass
+            if run_cb.stop_reason:
+                status = run_cb.stop_reason
+            elif eval_cb is not None and eval_cb.last_step != model.num_timesteps:
+                eval_cb.evaluate_now()
+                status = run_cb.stop_reason or status
+            save(status)
+    except KeyboardInterrupt as e:  # Ctrl-C outside learn(), or a second one
+        raise _interrupted(run_dir, created, last_saved) from e
+    except BaseException:
+        if created and last_saved is None:
+            shutil.rmtree(run_dir, ignore_errors=True)  # nothing to resume: leave no half-made folder
         raise
     finally:
-        callback.close()
-        venv.close()
+        for env in (eval_env, venv):
+            if env is not None:
+                with contextlib.suppress(Exception):
+                    env.close()
+    if status == "interrupted":
+        raise TrainingInterrupted(
+            f"checkpoint at step {last_saved} written to {run_dir}; "
+            f"continue with: eqrobot train --resume {run_dir}",
+            run_dir,
+            last_saved,
+        )
     return run_dir
+
+
+def _interrupted(run_dir: Path, created: bool, last_saved: int | None) -> TrainingInterrupted:
+    """Ctrl-C where no consistent checkpoint could be written: say what the run folder holds."""
+    if last_saved is None:
+        if created:
+            shutil.rmtree(run_dir, ignore_errors=True)
+            return TrainingInterrupted(
+                f"interrupted before the first checkpoint: nothing saved ({run_dir} removed)", None, None
+            )
+        return TrainingInterrupted(
+            f"interrupted before a new checkpoint: {run_dir} is as it was", run_dir, None
+        )
+    state = read_state(run_dir) or {}
+    commit_state(run_dir, {**state, "status": "interrupted"})
+    return TrainingInterrupted(
+        f"stopped before a new checkpoint was complete: kept the step-{last_saved} checkpoint in "
+        f"{run_dir}; continue with: eqrobot train --resume {run_dir}",
+        run_dir,
+        last_saved,
+    )
 
 
 def _has_tensorboard() -> bool:
@@ -420,9 +500,3 @@ def _has_tensorboard() -> bool:
         )
         return False
     return True
-
-
-def config_from_dict(d: dict[str, Any]) -> TrainConfig:
-    return TrainConfig.from_dict(
-        {k: v for k, v in d.items() if k in {f.name for f in dataclasses.fields(TrainConfig)}}
-    )

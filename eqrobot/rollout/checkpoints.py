@@ -6,6 +6,11 @@ SB3 ignores the extra member; :func:`load_model` uses it to pick the algorithm c
 checkpoint whose observation/action layout differs from the env it is asked to run on. (Writing
 checkpoints is training's job: :mod:`eqrobot.rl.checkpoint`.)
 
+In an eqrobot run folder, ``state.json`` names the current checkpoint, a folder
+``checkpoints/<step>/`` holding ``model.zip``, ``replay_buffer.pkl`` and ``checkpoint.json`` (each
+file's size and SHA-256, checked on load): see docs/checkpoints.md. Run folders of the older layout
+(``model.zip`` at the top) load too. Damage is named: truncated, bad CRC, a checksum mismatch.
+
 An rl-zoo3 run folder (``logs/<algo>/<env-name>_<n>/``) holds ``<env-name>.zip`` (and
 ``best_model.zip``) next to ``<env-name>/args.yml``, ``config.yml`` and, when trained with
 ``normalize: True``, ``vecnormalize.pkl``: :func:`read_zoo_run` finds the env id, the algorithm and
@@ -14,7 +19,9 @@ those statistics, so nothing has to be passed by hand and nothing is silently ig
 
 from __future__ import annotations
 
+import hashlib
 import json
+import struct
 import zipfile
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -27,6 +34,9 @@ META_NAME = "eqrobot.json"
 MODEL_NAME = "model.zip"
 BUFFER_NAME = "replay_buffer.pkl"
 CONFIG_NAME = "config.json"
+STATE_NAME = "state.json"
+CHECKPOINTS_DIR = "checkpoints"
+UNIT_NAME = "checkpoint.json"
 
 
 class CheckpointError(ValueError):
@@ -44,37 +54,142 @@ def algo_classes() -> dict[str, type]:
     return {"sac": EquivariantSAC, "td3": EquivariantTD3, "tqc": EquivariantTQC, "ppo": PPO}
 
 
-def read_checkpoint_info(path: str | Path) -> tuple[Path, dict[str, Any], dict[str, Any] | None]:
-    """``(zip_path, sb3_data, eqrobot_meta or None)`` for a zip or an eqrobot run folder.
+# --- eqrobot run folders (written by eqrobot.rl.checkpoint) -------------------------------------
+def read_state(run_dir: str | Path) -> dict[str, Any] | None:
+    """The run's ``state.json`` (None if there is none)."""
+    path = Path(run_dir) / STATE_NAME
+    return _read_json(path) if path.exists() else None
 
-    Raises FileNotFoundError or :class:`CheckpointError` (not a zip, no SB3 ``data``, corrupt JSON)."""
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{path}: corrupt JSON ({e})") from e
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def checkpoint_folder(run_dir: str | Path) -> Path | None:
+    """The folder holding the run's current ``model.zip``: the committed unit, or the run folder
+    itself for the older layout; None if the run has no checkpoint."""
+    run_dir = Path(run_dir)
+    state = read_state(run_dir) or {}
+    if state.get("checkpoint"):
+        if (
+            not isinstance(state["checkpoint"], str)
+            or Path(state["checkpoint"]).is_absolute()
+            or ".." in state["checkpoint"]
+        ):
+            raise CheckpointError(
+                f"{run_dir / STATE_NAME}: 'checkpoint' must be a path inside the run folder"
+            )
+        folder = run_dir / state["checkpoint"]
+        if not (folder / MODEL_NAME).exists():
+            raise CheckpointError(f"{run_dir}: state.json names {state['checkpoint']}, which is missing")
+        return folder
+    return run_dir if (run_dir / MODEL_NAME).exists() else None
+
+
+def verify_file(folder: Path, name: str) -> Path:
+    """``folder/name`` after checking it against the size and SHA-256 in ``checkpoint.json``."""
+    path = folder / name
+    unit_path = folder / UNIT_NAME
+    if not unit_path.exists():  # older layout: nothing recorded to check against
+        return path
+    files = _read_json(unit_path).get("files")
+    expected = files.get(name) if isinstance(files, dict) else None
+    if not isinstance(expected, dict) or not {"size", "sha256"} <= set(expected):
+        raise CheckpointError(f"{folder}: the checkpoint holds no {name}")
+    data = path.read_bytes()
+    if len(data) < expected["size"]:
+        raise CheckpointError(f"{path}: truncated ({len(data)} of {expected['size']} bytes)")
+    if len(data) != expected["size"] or hashlib.sha256(data).hexdigest() != expected["sha256"]:
+        raise CheckpointError(
+            f"{path}: corrupt (its SHA-256 differs from the one recorded when it was saved)"
+        )
+    return path
+
+
+def _zip_problem(zip_path: Path) -> str | None:
+    """Why ``zip_path`` is not an intact zip (empty, not a zip, truncated, bad CRC), or None."""
+    size = zip_path.stat().st_size
+    if size == 0:
+        return "empty file (0 bytes)"
+    with open(zip_path, "rb") as f:
+        head = f.read(4)
+        f.seek(max(0, size - 65_557))  # the end record (22 bytes) + at most a 64 KiB comment
+        tail = f.read()
+    if head != b"PK\x03\x04":
+        return f"not a zip file (it starts with {head!r})"
+    # A complete zip ends with its end-of-central-directory record, right after the central
+    # directory it points to. A zip nested in a member (SB3's policy.pth is a torch zip) has such a
+    # record too, but its offsets do not point at the record itself: it cannot pass for the outer one.
+    base = size - len(tail)
+    for i in range(len(tail) - 22, -1, -1):
+        if tail[i : i + 4] != b"PK\x05\x06":
+            continue
+        cd_size, cd_offset, comment_len = struct.unpack("<IIH", tail[i + 12 : i + 22])
+        ends_file = i + 22 + comment_len == len(tail)
+        consistent = cd_offset == 0xFFFFFFFF or cd_offset + cd_size == base + i  # (0xFFFFFFFF: ZIP64)
+        if ends_file and consistent:
+            break
+        if ends_file:
+            return "corrupt: its end-of-zip record points outside the file (damaged bytes)"
+        if consistent:
+            return f"corrupt: {len(tail) - i - 22 - comment_len} unexpected bytes after the end of the zip"
+    else:
+        return (
+            f"truncated: {size} bytes and no end-of-zip record (an interrupted write or copy, "
+            "or damaged last bytes)"
+        )
+    try:
+        with zipfile.ZipFile(zip_path) as zf:
+            bad = zf.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        return f"corrupt zip ({e})"
+    except Exception as e:  # zlib.error on damaged compressed data
+        return f"corrupt: a member cannot be decompressed ({type(e).__name__}: {e})"
+    if bad is not None:
+        return f"corrupt: member {bad!r} fails its CRC check (damaged bytes)"
+    return None
+
+
+def read_checkpoint_info(path: str | Path) -> tuple[Path, dict[str, Any], dict[str, Any] | None]:
+    """``(zip_path, sb3_data, eqrobot_meta or None)`` for a zip, a run folder or a checkpoint folder.
+
+    Raises FileNotFoundError or :class:`CheckpointError` (truncated, corrupt, not SB3)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such checkpoint zip or run folder")
     if path.is_dir():
-        zip_path = path / MODEL_NAME
-        if not zip_path.exists():
+        folder = checkpoint_folder(path)
+        if folder is None:
             contents = sorted(p.name for p in path.iterdir())[:10]
             raise CheckpointError(
-                f"{path} is a folder without {MODEL_NAME}; is it a run folder? (it holds {contents})"
+                f"{path} is a folder without {MODEL_NAME} or a checkpoint; is it a run folder? "
+                f"(it holds {contents})"
             )
+        zip_path = verify_file(folder, MODEL_NAME)
     else:
         zip_path = path
-    if not zipfile.is_zipfile(zip_path):
-        raise CheckpointError(f"{zip_path}: not a zip file (corrupt, truncated, or not an SB3 checkpoint)")
+    problem = _zip_problem(zip_path)
+    if problem:
+        raise CheckpointError(f"{zip_path}: {problem}")
     try:
         with zipfile.ZipFile(zip_path) as zf:
             names = zf.namelist()
             if "data" not in names:
                 raise CheckpointError(
-                    f"{zip_path}: a zip, but not an SB3 checkpoint (no 'data' member; has {names})"
+                    f"{zip_path}: a zip, but not an SB3 checkpoint (no 'data' member; has {names[:8]})"
                 )
             data = json.loads(zf.read("data"))
             meta = json.loads(zf.read(META_NAME)) if META_NAME in names else None
-    except (zipfile.BadZipFile, json.JSONDecodeError, OSError, KeyError) as e:
+    except (zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError, OSError, KeyError) as e:
         raise CheckpointError(f"{zip_path}: corrupt checkpoint ({type(e).__name__}: {e})") from e
     if meta is None and path.is_dir() and (path / CONFIG_NAME).exists():
-        cfg = json.loads((path / CONFIG_NAME).read_text())
+        cfg = _read_json(path / CONFIG_NAME)
         meta = {"algo": cfg.get("algo"), "policy": cfg.get("policy"), "env_id": cfg.get("env_id")}
     return zip_path, data, meta
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
+from typing import Literal
 
 import gymnasium as gym
 import numpy as np
@@ -24,6 +25,7 @@ from eqrobot.geometry.so3 import random_rotation, rotation_about_axis
 from eqrobot.geometry.spec import GeometrySpec
 from eqrobot.policies.distributions import limit_action
 from eqrobot.rollout.agents import RandomAgent, resolve_agent
+from eqrobot.rollout.episodes import progress_bar
 
 DEFAULT_POLICY_MIX = "oracle:0.3,oracle-push:0.5,random:0.2"
 """Grasping and pushing oracles with random episodes: the data covers contacts, carries and misses."""
@@ -93,6 +95,7 @@ def collect_transitions(
     (up to the simulator's own asymmetry in contacts).
     """
     env = gym.make(env_id, **(env_kwargs or {}))
+    bar = None
     try:
         spec: GeometrySpec = env.unwrapped.geometry_spec
         mix = parse_policy_mix(policy)
@@ -129,12 +132,10 @@ def collect_transitions(
         obs, frame = reset(seed=seed)
         ep, t = 0, 0
         pol = pols[rng.choice(len(pols), p=weights)]
-        it = range(n_transitions)
-        if progress:
-            from tqdm import tqdm
-
-            it = tqdm(it, desc=f"collect {env_id}")
-        for _ in it:
+        bar = progress_bar(n_transitions, f"collect {env_id}", unit="step") if progress else None
+        for _ in range(n_transitions):
+            if bar is not None:
+                bar.update(1)
             if random_action_prob > 0 and rng.uniform() < random_action_prob:
                 action = rotate(rnd.predict(obs)[0], frame)
             elif isinstance(pol, RandomAgent):
@@ -184,6 +185,8 @@ def collect_transitions(
         )
     finally:
         env.close()
+        if bar is not None:
+            bar.close()
 
 
 def from_replay_buffer(buffer, spec: GeometrySpec | None = None, atol: float = 1e-6) -> Transitions:
@@ -263,7 +266,7 @@ class CollectConfig:
     """Probability of replacing an action by a random one."""
     rotation_range: float = 0.0
     """Random task rotation half-width, degrees."""
-    world_transform: str | None = None
+    world_transform: Literal["random"] | None = None
     """``random``: a random SE(3) world per episode."""
 
     def __post_init__(self) -> None:

@@ -9,7 +9,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import gymnasium as gym
 import numpy as np
@@ -147,7 +147,7 @@ class DynamicsEvalConfig:
     """Fixed gripper command instead of planning it (-1: closed hand)."""
     rotation_range: float = 0.0
     """Random task rotation half-width, degrees."""
-    world_transform: str | None = None
+    world_transform: Literal["random"] | None = None
     """``random``: a random SE(3) world per episode."""
 
     def __post_init__(self) -> None:

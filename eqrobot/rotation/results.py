@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import binomtest
 
+from eqrobot.files import atomic_write_bytes
 from eqrobot.rotation.splits import SPLITS, Split
 
 
@@ -218,12 +219,8 @@ class RotationResult:
 
     def to_json(self, path: str | os.PathLike) -> Path:
         """Write the whole result (cells, raw episodes, meta); NaN-free, so any JSON parser reads it."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(jsonable(self.to_dict()), indent=1, allow_nan=False))
-        os.replace(tmp, path)
-        return path
+        text = json.dumps(jsonable(self.to_dict()), indent=1, allow_nan=False)
+        return atomic_write_bytes(path, text.encode())
 
     @classmethod
     def from_json(cls, path: str | os.PathLike) -> RotationResult:

@@ -91,8 +91,10 @@ def simulator_equivariance_gap(
     finally:
         probe.close()
     obs_spec = spec.observation
-    objects = [f.name for f in obs_spec.of_kind("point") if f.name not in ("base_position", "ee_position")]
-    tracked = objects + (["ee_position"] if "ee_position" in obs_spec else [])
+    # positions the spec's roles name: each object's, the robot's (end effector), and the static base
+    objects = [f.name for f in obs_spec.by_role("object") if f.kind == "point"]
+    tracked = objects + [f.name for f in obs_spec.by_role("robot") if f.kind == "point"]
+    base = next((f.slice for f in obs_spec.by_role("static") if f.kind == "point"), None)
     n = int(episodes)
     seeds = [seed_for(seed, i) for i in range(n)]
     canon_opts = (
@@ -115,7 +117,7 @@ def simulator_equivariance_gap(
             for a_deg in angles_deg:
                 if group == "task":
                     R = rot_z(np.radians(a_deg))
-                    b = obs0[obs_spec["base_position"].slice] if "base_position" in obs_spec else np.zeros(3)
+                    b = obs0[base] if base is not None else np.zeros(3)  # rotate about gravity through it
                     t = b - R @ b
                     opts = {"task_rotation": float(np.radians(a_deg))}
                 else:

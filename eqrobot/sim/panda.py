@@ -161,6 +161,10 @@ class Panda:
         ex, ey, ez = self._ee_pos
         dx, dy, dz = map(float, displacement)
         n2 = dx * dx + dy * dy + dz * dz
+        if n2 == math.inf:  # a huge finite action (1e200): shrink it first, so it acts as its direction
+            m = max(abs(dx), abs(dy), abs(dz))
+            dx, dy, dz = dx / m, dy / m, dz / m
+            n2 = dx * dx + dy * dy + dz * dz
         scale = self.max_step / math.sqrt(n2) if n2 > 1.0 else self.max_step  # radial limit, never per axis
         dx, dy, dz = dx * scale, dy * scale, dz * scale
         # keep the target above the table top, along the up axis (equivariant: up is part of the state)

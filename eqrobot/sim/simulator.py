@@ -9,14 +9,12 @@ rigid motion, which is how both symmetry groups are realised (see ``eqrobot.envs
 
 from __future__ import annotations
 
-import os
-import sys
-
 import numpy as np
 import pybullet as p
 import pybullet_data
 from pybullet_utils import bullet_client
 
+from eqrobot.sim.display import check_display
 from eqrobot.sim.quiet import c_stdout_silenced
 from eqrobot.sim.transforms import matrix_to_quat
 
@@ -51,12 +49,8 @@ class Simulator:
         self.timestep = float(timestep)
         self.n_substeps = int(n_substeps)
         mode = p.GUI if render_mode == "human" else p.DIRECT
-        if mode == p.GUI and sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
-            # PyBullet's GUI calls exit() when it cannot reach an X server: fail cleanly instead
-            raise RuntimeError(
-                "render_mode='human' opens a PyBullet window and needs a display (DISPLAY is not set); "
-                "use render_mode='rgb_array' on headless machines"
-            )
+        if mode == p.GUI:
+            check_display()  # PyBullet's GUI calls exit() when it cannot reach an X server
         with c_stdout_silenced():  # PyBullet prints "argv[0]=" on every connect
             self.client = bullet_client.BulletClient(connection_mode=mode)
         self._closed = False
@@ -171,10 +165,18 @@ class Simulator:
         self.bodies[name] = body
         return body
 
-    def create_table(self, radius: float = 1.0, height: float = 0.4, name: str = "table") -> int:
+    def create_table(
+        self, radius: float = 1.0, height: float = 0.4, name: str = "table", lateral_friction: float = 1.0
+    ) -> int:
         """A round static table centred on the robot base, its top at task-frame z = 0."""
         return self.create_primitive(
-            name, "cylinder", (radius, height), 0.0, (0.0, 0.0, -height / 2), rgba=(0.85, 0.85, 0.82, 1.0)
+            name,
+            "cylinder",
+            (radius, height),
+            0.0,
+            (0.0, 0.0, -height / 2),
+            rgba=(0.85, 0.85, 0.82, 1.0),
+            lateral_friction=lateral_friction,
         )
 
     def load_urdf(self, name: str, file_name: str, **kwargs) -> int:

@@ -252,9 +252,9 @@ def test_flat_replay_buffer():
 
 
 def test_train_with_augment(tmp_path):
-    from eqrobot.rollout.checkpoints import load_model
     from eqrobot.rl.config import TrainConfig
     from eqrobot.rl.train import resolve_config, train
+    from eqrobot.rollout.checkpoints import load_model
 
     with pytest.raises(ValueError, match="off-policy"):
         resolve_config(TrainConfig(algo="ppo", augment="so2"))

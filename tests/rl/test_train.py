@@ -1,6 +1,8 @@
 """train(): run folder, evaluation CSV, resume, Ctrl-C checkpoint, demos; load_model errors; CLI."""
 
 import json
+import os
+import signal
 import zipfile
 
 import numpy as np
@@ -14,8 +16,8 @@ from eqrobot.policies import EquivariantSACPolicy
 from eqrobot.rl import train as train_mod
 from eqrobot.rl.config import ALGOS, POLICIES, TrainConfig
 from eqrobot.rl.presets import get_preset
-from eqrobot.rl.train import read_eval_csv, resolve_config, train
-from eqrobot.rollout.checkpoints import CheckpointError, load_model
+from eqrobot.rl.train import TrainingInterrupted, read_eval_csv, resolve_config, train
+from eqrobot.rollout.checkpoints import CheckpointError, checkpoint_folder, load_model
 from eqrobot.rollout.evaluation import evaluate
 
 REACH = "eqrobot/Reach-v0"
@@ -46,8 +48,10 @@ def reach_run(tmp_path_factory):
 
 def test_run_folder(reach_run):
     names = {p.name for p in reach_run.iterdir()}
-    assert {"model.zip", "config.json", "eval.csv", "state.json", "replay_buffer.pkl", "tb"} <= names
-    assert not [n for n in names if n.endswith(".tmp")]
+    assert names == {"checkpoints", "config.json", "eval.csv", "state.json", "tb"}
+    (unit,) = (reach_run / "checkpoints").iterdir()  # only the current checkpoint is kept
+    assert {p.name for p in unit.iterdir()} == {"model.zip", "replay_buffer.pkl", "checkpoint.json"}
+    assert checkpoint_folder(reach_run) == unit
     cfg = json.loads((reach_run / "config.json").read_text())
     assert cfg["her"] is True and cfg["steps"] == 120 and cfg["hyperparams"]["gamma"] == 0.95
     rows = read_eval_csv(reach_run / "eval.csv")
@@ -55,6 +59,8 @@ def test_run_folder(reach_run):
     assert all(0.0 <= r["success_rate"] <= 1.0 for r in rows)
     state = json.loads((reach_run / "state.json").read_text())
     assert state["status"] == "finished" and state["num_timesteps"] == 120
+    assert state["checkpoint"] == "checkpoints/" + unit.name
+    assert json.loads((unit / "checkpoint.json").read_text())["num_timesteps"] == 120
     assert state["demo_episodes"] == 2 and state["demo_success_rate"] == 1.0
     assert any((reach_run / "tb").rglob("events.out.tfevents*"))
 
@@ -64,11 +70,11 @@ def test_plain_sb3_and_load_model(reach_run):
     obs, _ = env.reset(seed=0)
     model = load_model(reach_run, env_id=REACH)
     assert isinstance(model.policy, EquivariantSACPolicy)
-    plain = SAC.load(reach_run / "model.zip", env=model.get_env())
+    plain = SAC.load(checkpoint_folder(reach_run) / "model.zip", env=model.get_env())
     np.testing.assert_allclose(
         plain.predict(obs, deterministic=True)[0], model.predict(obs, deterministic=True)[0]
     )
-    assert load_model(reach_run / "model.zip").eqrobot_meta["env_id"] == REACH  # no env needed
+    assert load_model(checkpoint_folder(reach_run) / "model.zip").eqrobot_meta["env_id"] == REACH
     res = evaluate(reach_run, REACH, episodes=2, seed=0)
     assert res["episodes"] == 2 and res["mean_length"] == 50
 
@@ -78,15 +84,25 @@ def test_load_model_errors(reach_run, tmp_path):
         load_model(tmp_path / "missing.zip")
     with pytest.raises(CheckpointError, match="without model.zip"):
         load_model(tmp_path)
-    corrupt = tmp_path / "corrupt.zip"
-    corrupt.write_bytes((reach_run / "model.zip").read_bytes()[:2000])
-    with pytest.raises(CheckpointError, match="not a zip|corrupt"):
-        load_model(corrupt)
+    good = (checkpoint_folder(reach_run) / "model.zip").read_bytes()
+    for cut in (2000, len(good) // 2, len(good) - 30):
+        (tmp_path / "cut.zip").write_bytes(good[:cut])
+        with pytest.raises(CheckpointError, match="truncated"):
+            load_model(tmp_path / "cut.zip")
+    flipped = bytearray(good)
+    flipped[len(good) // 3] ^= 0xFF  # inside a member's data
+    (tmp_path / "flipped.zip").write_bytes(bytes(flipped))
+    with pytest.raises(CheckpointError, match="CRC|corrupt"):
+        load_model(tmp_path / "flipped.zip")
+    (tmp_path / "text.zip").write_text("hello")
+    with pytest.raises(CheckpointError, match="not a zip"):
+        load_model(tmp_path / "text.zip")
     with pytest.raises(CheckpointError, match="layout differs"):
         load_model(reach_run, env_id="eqrobot/Push-v0")
     assert load_model(reach_run, env_id="eqrobot/ReachDense-v0") is not None  # same layout: fine
     other = tmp_path / "other_algo.zip"
-    with zipfile.ZipFile(reach_run / "model.zip") as src, zipfile.ZipFile(other, "w") as dst:
+    model_zip = checkpoint_folder(reach_run) / "model.zip"
+    with zipfile.ZipFile(model_zip) as src, zipfile.ZipFile(other, "w") as dst:
         for name in src.namelist():
             data = src.read(name)
             if name == "eqrobot.json":
@@ -97,6 +113,7 @@ def test_load_model_errors(reach_run, tmp_path):
 
 
 def test_resume_and_interrupt(tmp_path, monkeypatch):
+    """A real SIGINT during the second evaluation: the run stops at the next consistent point."""
     calls = {"n": 0}
     real = train_mod.append_eval_row
 
@@ -104,18 +121,21 @@ def test_resume_and_interrupt(tmp_path, monkeypatch):
         calls["n"] += 1
         real(path, row)
         if calls["n"] == 2:
-            raise KeyboardInterrupt
+            os.kill(os.getpid(), signal.SIGINT)
 
     monkeypatch.setattr(train_mod, "append_eval_row", interrupt_on_second)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(TrainingInterrupted, match="checkpoint at step 100") as e:
         train(tiny(tmp_path, steps=200))
     run = tmp_path / "run"
+    assert e.value.run_dir == run and e.value.step == 100
     state = json.loads((run / "state.json").read_text())
     assert state["status"] == "interrupted" and state["num_timesteps"] == 100
     assert load_model(run, env_id=REACH).num_timesteps == 100
     monkeypatch.setattr(train_mod, "append_eval_row", real)
     with pytest.raises(FileExistsError, match="resume"):
         train(tiny(tmp_path, steps=200))
+    with pytest.raises(ValueError, match="seed=3 differs"):
+        train(TrainConfig(resume=str(run), seed=3))
     train(TrainConfig(resume=str(run), steps=150, progress_bar=False))
     state = json.loads((run / "state.json").read_text())
     assert state["status"] == "finished" and state["num_timesteps"] == 150
