@@ -40,13 +40,9 @@ def _add_train(sub) -> None:
 def _cmd_train(args) -> int:
     from eqrobot.flags import dataclass_from_flags
     from eqrobot.rl.config import TrainConfig
-    from eqrobot.rl.train import TrainingInterrupted, read_eval_csv, train
+    from eqrobot.rl.train import read_eval_csv, train
 
-    try:
-        run_dir = train(dataclass_from_flags(TrainConfig, args))
-    except TrainingInterrupted as e:  # the message says what was saved
-        print(f"\ninterrupted: {e}", file=sys.stderr)
-        return 130
+    run_dir = train(dataclass_from_flags(TrainConfig, args))  # Ctrl-C: main() prints what was saved
     print(f"run folder: {run_dir}")
     csv_path = run_dir / "eval.csv"
     if csv_path.exists():
@@ -109,7 +105,12 @@ def _cmd_evaluate(args) -> int:
     if env_id is None:
         raise CLIError(f"{args.run}: the checkpoint does not say which env it was trained on; pass --env")
     model = resolve_agent(args.run, env_id)
-    env_kwargs = {"task_rotation_range": math.radians(args.rotation_range)} if args.rotation_range else {}
+    # an rl-zoo3 run's env_kwargs (its config.yml / args.yml) apply to its own env
+    meta = getattr(model, "eqrobot_meta", {}) or {}
+    zoo_run = meta.get("source") == "rl-zoo3" and meta.get("env_id") == env_id
+    env_kwargs = dict(meta.get("env_kwargs") or {}) if zoo_run else {}
+    if args.rotation_range:
+        env_kwargs["task_rotation_range"] = math.radians(args.rotation_range)
     res = evaluate(model, env_id, args.episodes, args.seed, env_kwargs, deterministic=not args.stochastic)
     res["rotation_range_deg"] = args.rotation_range or 0.0
     if args.json:
@@ -350,6 +351,11 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"eqrobot {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as e:  # Ctrl-C: say so (a TrainingInterrupted says what was saved)
+        if os.environ.get("EQROBOT_DEBUG"):
+            raise
+        print(f"\neqrobot {args.command}: interrupted" + (f": {e}" if str(e) else ""), file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

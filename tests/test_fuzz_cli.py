@@ -1,10 +1,11 @@
 """Fuzz `eqrobot train`'s input and eqrobot checkpoints; count outcomes (issue 12).
 
-Outcomes: ``crash`` (an exception or traceback instead of a message), ``silent nonsense`` (bad input
-accepted, or a damaged checkpoint that loads and acts differently), ``clear error`` (exit status 2 /
-CheckpointError naming the input), ``ok`` (good input accepted; a checkpoint that loads and acts
-the same). The fast subset runs in ``make test``; ``-m slow`` runs the full set, plus SIGKILLs of a
-real training process. Each test prints its counts and fails on any crash or silent nonsense.
+Outcomes as in ``tests/fuzz_cases.py``: ``crash`` (an exception or traceback instead of a message,
+or a message not naming the input), ``silent_nonsense`` (bad input accepted, or a damaged checkpoint
+that loads and acts differently), ``clear_error`` (exit status 2 / CheckpointError naming the input
+or the damage), ``ok`` (good input accepted; a checkpoint that loads and acts the same). The fast
+subset runs in ``make test``; ``-m slow`` runs the full set, plus SIGKILLs of a real training
+process. Each test prints its counts and fails on any crash or silent nonsense.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fuzz_cases import OUTCOMES, Case, run_cases, summary
 
 from eqrobot.cli import main
 from eqrobot.rl import train as train_mod
@@ -110,60 +112,55 @@ def _all_train_cases() -> list[tuple[list[str], bool]]:
     return cases
 
 
-def _run_train_case(argv, tmp_path, monkeypatch, capsys) -> tuple[str, str]:
-    """(outcome, output) for one `eqrobot train` invocation, validated but not trained."""
+class CLIRefused(ValueError):
+    """`eqrobot train` exited with status 2 and a message (what fuzz_cases counts as an error)."""
 
-    def validate_only(config, on_eval=None):  # everything train() checks before building anything
+
+def _train_case(argv: list[str], valid: bool, tmp_path, capsys) -> Case:
+    """One `eqrobot train` invocation as a fuzz case: validated (everything train() checks before
+    building anything), not trained; a clear error must name one of the flags or keys given."""
+
+    def run():
+        rc = main(["train", "--out", str(tmp_path), "--no-progress", *argv])
+        out = capsys.readouterr()
+        text = out.err + out.out
+        if rc == 2 and "Traceback" not in text:
+            raise CLIRefused(text)
+        if rc != 0 or "Traceback" in text:
+            raise RuntimeError(f"exit status {rc}, no clear message: {text[-300:]}")
+
+    pairs = list(zip(argv[::2], argv[1::2], strict=True))
+    # the key of a KEY=VALUE flag (the flag itself where there is no key), else the flag
+    keys = [v.split("=")[0] if f in ("--hp", "--policy-kwarg") and v.split("=")[0] else f for f, v in pairs]
+    names = tuple(k for key in keys for k in (key, key.lstrip("-").replace("-", "_")) if k)
+    return Case("train", " ".join(argv), run, names=names, expect_error=not valid)
+
+
+@pytest.fixture
+def validate_only(tmp_path, monkeypatch):
+    def fake_train(config, on_eval=None):
         train_mod.resume_config(config) if config.resume else train_mod.resolve_config(config)
         return tmp_path / "not-created"
 
-    monkeypatch.setattr(train_mod, "train", validate_only)
-    try:
-        rc = main(["train", "--out", str(tmp_path), "--no-progress", *argv])
-    except SystemExit as e:  # argparse inside main returns; anything else here is a crash
-        return "crash", f"SystemExit {e.code}"
-    except Exception as e:  # noqa: BLE001
-        return "crash", f"{type(e).__name__}: {e}"
-    out = capsys.readouterr()
-    text = out.err + out.out
-    if rc == 2 and "Traceback" not in text and "error" in text:
-        return "clear error", text
-    if rc == 0:
-        return "ok", text
-    return "crash", text
+    monkeypatch.setattr(train_mod, "train", fake_train)
 
 
-def _count_train(cases, tmp_path, monkeypatch, capsys) -> Counter:
-    counts, bad = Counter(), []
-    for argv, valid in cases:
-        outcome, text = _run_train_case(argv, tmp_path, monkeypatch, capsys)
-        if outcome == "ok" and not valid:
-            outcome = "silent nonsense"
-        elif outcome == "clear error" and valid:
-            outcome = "refused valid input"
-        elif outcome == "clear error":
-            keys = [
-                value.split("=")[0] if flag in ("--hp", "--policy-kwarg") else flag
-                for flag, value in zip(argv[::2], argv[1::2], strict=True)
-            ]
-            named = any(k in text or k.lstrip("-").replace("-", "_") in text for k in keys)
-            outcome = "clear error" if named else "unclear error"
-        counts[outcome] += 1
-        if outcome not in ("ok", "clear error"):
-            bad.append((argv, outcome, text.strip()[-300:]))
-    print(f"\neqrobot train fuzz ({len(cases)} cases): {dict(counts)}")
-    assert not bad, bad
+def _fuzz_train(cases, tmp_path, capsys, title: str) -> Counter:
+    counts, rows = run_cases([_train_case(argv, valid, tmp_path, capsys) for argv, valid in cases])
+    report = summary(counts, rows, title=title)
+    print("\n" + report)
+    assert counts["crash"] == 0 and counts["silent_nonsense"] == 0, report
     assert not list(Path(tmp_path).iterdir()), "validation created files"
     return counts
 
 
-def test_train_flags_fuzz(tmp_path, monkeypatch, capsys):
-    counts = _count_train(_all_train_cases(), tmp_path, monkeypatch, capsys)
-    assert counts["clear error"] > 50 and counts["ok"] > 20
+def test_train_flags_fuzz(tmp_path, capsys, validate_only):
+    counts = _fuzz_train(_all_train_cases(), tmp_path, capsys, "eqrobot train fuzz")
+    assert counts["clear_error"] > 50 and counts["ok"] > 20  # the table really ran
 
 
 @pytest.mark.slow
-def test_train_flags_fuzz_combinations(tmp_path, monkeypatch, capsys):
+def test_train_flags_fuzz_combinations(tmp_path, capsys, validate_only):
     """Pairs of cases: a bad value must be reported whatever else is on the command line."""
     rng = random.Random(0)
     base = _all_train_cases()
@@ -173,7 +170,7 @@ def test_train_flags_fuzz_combinations(tmp_path, monkeypatch, capsys):
         if a[0] == b[0] or "--resume" in (a[0], b[0]) or "--algo" in (a[0], b[0]) or "--env" in (a[0], b[0]):
             continue
         cases.append((a + b, va and vb))
-    _count_train(cases, tmp_path, monkeypatch, capsys)
+    _fuzz_train(cases, tmp_path, capsys, "eqrobot train fuzz, pairs of flags")
 
 
 # --- checkpoints ----------------------------------------------------------------------------------
@@ -205,11 +202,15 @@ def _damage(data: bytes, rng: random.Random) -> tuple[str, bytes]:
     return kind, bytes(out)
 
 
-def _count_checkpoints(n: int, saved_model, tmp_path) -> Counter:
+def _fuzz_checkpoints(n: int, saved_model, tmp_path) -> Counter:
+    """Damaged zips must raise a CheckpointError naming the damage; one that loads must act exactly
+    like the original (damage outside the data, e.g. a header timestamp), else silent nonsense."""
     path, obs, action = saved_model
     good = path.read_bytes()
     rng = random.Random(n)
-    counts, bad = Counter(), []
+    counts: Counter = Counter({k: 0 for k in OUTCOMES})
+    rows = []
+    words = ("truncated", "corrupt", "crc", "not a zip", "empty", "not an sb3", "unknown algo")
     for i in range(n):
         kind, data = _damage(good, rng)
         target = tmp_path / f"damaged_{i}.zip"
@@ -217,28 +218,27 @@ def _count_checkpoints(n: int, saved_model, tmp_path) -> Counter:
         try:
             model = load_model(target)
             same = np.array_equal(model.predict(obs, deterministic=True)[0], action)
-            outcome = "ok" if same else "silent nonsense"
+            outcome, detail = ("ok", "") if same else ("silent_nonsense", "loads, acts differently")
         except CheckpointError as e:
-            words = ("truncated", "corrupt", "CRC", "not a zip", "empty", "not an SB3", "unknown algo")
-            outcome = "clear error" if any(w in str(e) for w in words) else "unclear error"
-            msg = str(e)
-        except Exception as e:  # noqa: BLE001
-            outcome, msg = "crash", f"{type(e).__name__}: {e}"
+            named = any(w in str(e).lower() for w in words)
+            outcome, detail = ("clear_error", str(e)) if named else ("crash", f"unclear: {e}")
+        except Exception as e:  # noqa: BLE001 - any other type is what the fuzz looks for
+            outcome, detail = "crash", f"{type(e).__name__}: {e}"
         counts[outcome] += 1
-        if outcome not in ("ok", "clear error"):
-            bad.append((kind, outcome, msg[-300:] if outcome != "silent nonsense" else ""))
-    print(f"\ncheckpoint fuzz ({n} damaged zips): {dict(counts)}")
-    assert not bad, bad
+        rows.append(("checkpoint", f"{kind} #{i}", outcome, detail))
+    report = summary(counts, rows, title=f"checkpoint fuzz ({n} damaged zips)")
+    print("\n" + report)
+    assert counts["crash"] == 0 and counts["silent_nonsense"] == 0, report
     return counts
 
 
 def test_checkpoint_fuzz(saved_model, tmp_path):
-    _count_checkpoints(12, saved_model, tmp_path)
+    _fuzz_checkpoints(12, saved_model, tmp_path)
 
 
 @pytest.mark.slow
 def test_checkpoint_fuzz_full(saved_model, tmp_path):
-    _count_checkpoints(300, saved_model, tmp_path)
+    _fuzz_checkpoints(300, saved_model, tmp_path)
 
 
 def test_damaged_run_folder_files_are_named(tmp_path, saved_model):

@@ -2,16 +2,8 @@ import numpy as np
 import pytest
 import torch
 
+from eqrobot.geometry.so3 import random_rotation
 from eqrobot.geometry.spec import ArraySpec, GeometrySpec
-
-
-def _random_rotation(rng):
-    q, r = np.linalg.qr(rng.normal(size=(3, 3)))
-    q = q * np.sign(np.diag(r))
-    if np.linalg.det(q) < 0:
-        q[:, 0] = -q[:, 0]
-    return q
-
 
 SPEC = ArraySpec([("p", "point"), ("v", "vector"), ("w", "pseudovector"), ("F", "frame"), ("s", "scalar", 2)])
 
@@ -35,9 +27,9 @@ def test_bad_fields_fail_early():
 @pytest.mark.parametrize("backend", ["numpy", "torch"])
 def test_transform_acts_per_kind(backend):
     rng = np.random.default_rng(0)
-    R, t = _random_rotation(rng), rng.normal(size=3) * 10
+    R, t = random_rotation(rng), rng.normal(size=3) * 10
     x = rng.normal(size=(4, SPEC.dim))
-    frames = np.stack([_random_rotation(rng) for _ in range(4)])
+    frames = np.stack([random_rotation(rng) for _ in range(4)])
     x[:, SPEC["F"].slice] = frames.transpose(0, 2, 1).reshape(4, 9)  # columns stored one after another
     xin = torch.as_tensor(x) if backend == "torch" else x
     y = np.asarray(SPEC.transform(xin, R, t))
@@ -51,7 +43,7 @@ def test_transform_acts_per_kind(backend):
 
 def test_batched_rotation_and_roundtrip_dict():
     rng = np.random.default_rng(1)
-    Rs = np.stack([_random_rotation(rng) for _ in range(5)])
+    Rs = np.stack([random_rotation(rng) for _ in range(5)])
     x = rng.normal(size=(5, SPEC.dim))
     y = SPEC.transform(x, Rs)
     for i in range(5):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from eqrobot.geometry.so3 import exp_so3
 from eqrobot.geometry.spec import ArraySpec, GeometrySpec, object_field_name
 
 DT = 0.04
@@ -44,21 +45,6 @@ def toy_spec(n_objects: int = 1) -> GeometrySpec:
         desired_goal=ArraySpec(goal),
         action=ArraySpec([("ee_displacement", "vector", 3, "robot"), ("gripper", "scalar", 1, "robot")]),
     )
-
-
-def _skew_exp(w: torch.Tensor) -> torch.Tensor:
-    """Rodrigues for (..., 3) -> (..., 3, 3); safe at 0."""
-    theta2 = (w * w).sum(-1, keepdim=True)[..., None]
-    theta = torch.sqrt(theta2 + 1e-30)
-    K = torch.zeros(*w.shape[:-1], 3, 3, dtype=w.dtype, device=w.device)
-    K[..., 0, 1], K[..., 0, 2] = -w[..., 2], w[..., 1]
-    K[..., 1, 0], K[..., 1, 2] = w[..., 2], -w[..., 0]
-    K[..., 2, 0], K[..., 2, 1] = -w[..., 1], w[..., 0]
-    small = theta2 < 1e-12
-    a = torch.where(small, 1 - theta2 / 6, torch.sin(theta) / theta)
-    b = torch.where(small, 0.5 - theta2 / 24, (1 - torch.cos(theta)) / (theta2 + 1e-30))
-    eye = torch.eye(3, dtype=w.dtype, device=w.device).expand_as(K)
-    return eye + a * K + b * (K @ K)
 
 
 class ToyPushModel(torch.nn.Module):
@@ -102,7 +88,7 @@ class ToyPushModel(torch.nn.Module):
             move = move - (move * g).sum(-1, keepdim=True) * g
             spin = (torch.linalg.cross(disp, u) * g).sum(-1, keepdim=True) * g * contact * 20.0
             w_new = 0.7 * w + spin
-            E = _skew_exp(w_new * DT)
+            E = exp_so3(w_new * DT)
             R_new = R_cols @ E.transpose(-1, -2)
             out[..., o[name["position"]].slice] = p + move
             out[..., o[name["orientation"]].slice] = R_new.reshape(*p.shape[:-1], 9)

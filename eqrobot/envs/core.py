@@ -1,12 +1,9 @@
 """RobotTaskEnv: one goal-conditioned Gymnasium env class; tasks differ only in their Task class.
 
-Observation (Dict of flat float32 arrays laid out by ``env.geometry_spec``)::
-
-    observation:   gravity_direction, base_position, ee_position, ee_velocity, gripper_width,
-                   [ee_orientation (yaw-control tasks)],
-                   per object: <obj>_position, <obj>_orientation (frame), <obj>_linear_velocity,
-                               <obj>_angular_velocity
-    achieved_goal / desired_goal: the task's goal fields (e.g. object_position [, object_orientation])
+Observation: a Dict of flat float32 arrays laid out by ``env.geometry_spec`` (reach it through
+wrappers with ``env.get_wrapper_attr("geometry_spec")``). ``observation`` holds the fields of the
+observation table (:data:`eqrobot.envs.observation.OBSERVATION_TABLE`, which builds both the spec and
+the vector); ``achieved_goal`` / ``desired_goal`` the task's goal fields (e.g. ``object_position``).
 
 Everything is in the world frame. Symmetry groups (shared/DESIGN.md section 2):
 
@@ -36,10 +33,10 @@ from eqrobot.envs.validation import (
     check_seed,
     goal_difference,
 )
+from eqrobot.geometry.so3 import random_rotation, rot_z
 from eqrobot.geometry.spec import ArraySpec, GeometrySpec
 from eqrobot.sim import Panda, Simulator
 from eqrobot.sim.display import display_problem
-from eqrobot.sim.transforms import random_rotation, rot_z
 
 
 def frame_trace(frame_a, frame_b):
@@ -202,6 +199,16 @@ class RobotTaskEnv(gym.Env):
             self.sim, self.robot, {name: body for name, body, _ in self._objects}, self.control_yaw
         )
         self.geometry_spec = make_geometry_spec(task, self.control_yaw)
+        # a marker shows its goal field's object; it turns with that object's goal frame, if any
+        goal_fields = self.geometry_spec.desired_goal
+        self._marker_frame = {
+            field: next(
+                (g.name for g in goal_fields if g.kind == "frame" and g.obj == goal_fields[field].obj), None
+            )
+            if goal_fields[field].obj is not None
+            else None
+            for field, _ in self._markers
+        }
         obs_spec = self.geometry_spec.observation
         goal_spec = self.geometry_spec.desired_goal
         self._ag_index = np.concatenate(
@@ -287,9 +294,7 @@ class RobotTaskEnv(gym.Env):
         self._goal = np.concatenate(goal_vec).astype(np.float32)
         self._goal_list = self._goal.tolist()
         for field, body in self._markers:
-            obj_name = field[: -len("_position")]
-            rot = goal.get(f"{obj_name}_orientation")
-            sim.set_pose(body, goal[field], rot)
+            sim.set_pose(body, goal[field], goal.get(self._marker_frame[field]))
         self._observation.reset()
         self._has_reset = True
         self._info_static = {"task_rotation": theta, "world_rotation": R, "world_translation": t}

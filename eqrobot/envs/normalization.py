@@ -142,6 +142,11 @@ class EquivariantVecNormalize(VecNormalize):
     ):
         space = venv.observation_space
         spec = geometry_spec if geometry_spec is not None else getattr(space, "geometry_spec", None)
+        if spec is None:  # a wrapper rebuilt the space: the env itself still has it
+            try:
+                spec = venv.get_attr("geometry_spec", [0])[0]
+            except AttributeError:
+                pass
         if spec is None:
             raise ValueError(
                 "EquivariantVecNormalize needs the env's geometry spec and the observation space has "

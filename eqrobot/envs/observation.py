@@ -125,15 +125,19 @@ class ObservationReader:
         self._object_reads = tuple(r.read for r in rows if r.role == "object")
         self._static_values: tuple = ()
         self._dim = self.spec.dim
+        self._checked = False
 
     def reset(self) -> None:
         """Evaluate the static rows; call after the scene has been laid out for the episode.
 
-        Also checks once that every reader returns as many numbers as its field holds (the hot
+        The first call also checks that every reader returns as many numbers as its field holds (the hot
         path fills a fixed-size array and would not notice a reader that returns too many).
         """
         static = [tuple(r.read(self.sim, self.robot)) for r in self._static_rows]
         self._static_values = tuple(v for values in static for v in values)
+        if self._checked:
+            return
+        self._checked = True
         self.robot.read()
         states = self.sim.body_states(self._bodies)
         values = [*static, *(read(self.robot) for read in self._robot_reads)]

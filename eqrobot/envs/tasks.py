@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from eqrobot.sim.transforms import rot_z
+from eqrobot.geometry.so3 import rot_z
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@
 
 - :mod:`~eqrobot.rollout.agents`: :func:`resolve_agent` ("oracle" | "random" | SB3 zip | eqrobot or
   rl-zoo3 run folder | dynamics checkpoint -> an object with ``predict``);
-- :mod:`~eqrobot.rollout.checkpoints`: reading policy checkpoints (:func:`load_model`) and rl-zoo3 runs;
+- :mod:`~eqrobot.rollout.checkpoints`: reading policy checkpoints (:func:`load_model`);
+  :mod:`~eqrobot.rollout.zoo_runs`: rl-zoo3 run folders (env id, VecNormalize statistics);
 - :mod:`~eqrobot.rollout.episodes`: :func:`run_episodes`, the one episode loop (seeded resets,
   reset options, per-episode records, parallel envs);
 - :mod:`~eqrobot.rollout.evaluation`: :func:`evaluate` (any agent), :func:`evaluate_dynamics`;
@@ -27,7 +28,7 @@ _EXPORTS = {
     "check_agent_fits": "eqrobot.rollout.agents",
     "load_model": "eqrobot.rollout.checkpoints",
     "CheckpointError": "eqrobot.rollout.checkpoints",
-    "read_zoo_run": "eqrobot.rollout.checkpoints",
+    "read_zoo_run": "eqrobot.rollout.zoo_runs",
     "Reset": "eqrobot.rollout.episodes",
     "Episode": "eqrobot.rollout.episodes",
     "make_episode_env": "eqrobot.rollout.episodes",

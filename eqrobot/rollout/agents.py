@@ -25,13 +25,8 @@ import gymnasium as gym
 import numpy as np
 
 from eqrobot.geometry.spec import GeometrySpec
-from eqrobot.rollout.checkpoints import (
-    CheckpointError,
-    find_zoo_run,
-    load_model,
-    load_zoo_model,
-    read_zoo_run,
-)
+from eqrobot.rollout.checkpoints import CheckpointError, load_model
+from eqrobot.rollout.zoo_runs import find_zoo_run, load_zoo_model, read_zoo_run
 
 ORACLES = ("oracle", "oracle-push", "oracle-grasp")
 DEFAULT_PLANNER_KWARGS = {"fixed_scalars": {"gripper": -1.0}}

@@ -13,10 +13,10 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from eqrobot.geometry.so3 import rot_z
 from eqrobot.rollout.agents import check_agent_fits, resolve_agent
 from eqrobot.rollout.episodes import Reset, make_episode_env, progress_bar, run_episodes
 from eqrobot.rotation.splits import rodrigues_rotation, seed_for
-from eqrobot.sim.transforms import rot_z
 
 
 class _ReplayAgent:

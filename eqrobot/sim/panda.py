@@ -24,8 +24,9 @@ try:  # LAPACK's Cholesky solve: ~2 us for 6x6, where np.linalg.solve costs ~9 u
 except ImportError:  # pragma: no cover
     _spd_solve = np.linalg.solve
 
+from eqrobot.geometry.so3 import rot_x, rot_z
 from eqrobot.sim.simulator import Simulator
-from eqrobot.sim.transforms import FRAME_FROM_ROW_MAJOR, matrix_to_quat, rot_x, rot_z
+from eqrobot.sim.transforms import FRAME_FROM_ROW_MAJOR, matrix_to_quat
 
 ARM_JOINTS = (0, 1, 2, 3, 4, 5, 6)
 FINGER_JOINTS = (9, 10)

@@ -126,7 +126,7 @@ def test_render_rgb_array_follows_world_transform():
         img = env.render()
         assert img.shape == (72, 96, 3) and img.dtype == np.uint8 and img.std() > 5
         rng = np.random.default_rng(0)
-        from eqrobot.sim.transforms import random_rotation
+        from eqrobot.geometry.so3 import random_rotation
 
         env.reset(
             seed=0, options={"world_rotation": random_rotation(rng), "world_translation": [1.0, 2.0, -3.0]}

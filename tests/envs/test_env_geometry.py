@@ -11,7 +11,7 @@ import pytest
 import eqrobot  # noqa: F401
 from eqrobot.envs import ENV_IDS
 from eqrobot.envs.oracles import make_oracle
-from eqrobot.sim.transforms import random_rotation, rot_z
+from eqrobot.geometry.so3 import random_rotation, rot_z
 
 SPARSE_IDS = [i for i in ENV_IDS if "Dense" not in i]
 
@@ -224,5 +224,35 @@ def test_geometry_spec_through_sb3_vec_envs():
     )
     try:
         assert venv.get_attr("geometry_spec") == [make_geometry_spec("Reach")] * 2
+    finally:
+        venv.close()
+
+
+def test_goal_marker_turns_with_the_goal_frame():
+    env = gym.make("eqrobot/Rotate-v0").unwrapped
+    try:
+        obs, _ = env.reset(seed=4, options={"task_rotation": 0.5})
+        ((field, body),) = env._markers
+        pos, quat = env.sim.client.getBasePositionAndOrientation(body)
+        spec = env.geometry_spec.desired_goal
+        np.testing.assert_allclose(pos, obs["desired_goal"][spec[field].slice], atol=1e-6)
+        frame = np.reshape(env.sim.client.getMatrixFromQuaternion(quat), (3, 3)).T.reshape(9)
+        np.testing.assert_allclose(frame, obs["desired_goal"][spec["object_orientation"].slice], atol=1e-6)
+    finally:
+        env.close()
+
+
+def test_equivariant_normalizer_finds_the_spec_behind_a_space_rebuilding_wrapper():
+    from gymnasium.wrappers import FilterObservation
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from eqrobot.envs.normalization import EquivariantVecNormalize
+
+    keys = ["achieved_goal", "desired_goal", "observation"]
+    venv = DummyVecEnv([lambda: FilterObservation(gym.make("eqrobot/Push-v0"), keys)])
+    try:
+        assert getattr(venv.observation_space, "geometry_spec", None) is None  # the space lost it
+        norm = EquivariantVecNormalize(venv)
+        assert norm.geometry_spec == venv.get_attr("geometry_spec")[0]
     finally:
         venv.close()

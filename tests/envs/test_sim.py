@@ -6,8 +6,9 @@ import sys
 import numpy as np
 import pytest
 
+from eqrobot.geometry.so3 import quat_xyzw_to_matrix, random_rotation
 from eqrobot.sim import Simulator
-from eqrobot.sim.transforms import check_rotation, matrix_to_quat, quat_to_matrix, random_rotation
+from eqrobot.sim.transforms import check_rotation, matrix_to_quat, quat_to_frame_columns
 
 
 @pytest.mark.parametrize(
@@ -40,10 +41,16 @@ def test_quaternion_helpers_round_trip():
     rng = np.random.default_rng(1)
     for _ in range(20):
         R = random_rotation(rng)
-        np.testing.assert_allclose(quat_to_matrix(matrix_to_quat(R)), R, atol=1e-12)
+        q = matrix_to_quat(R)
+        np.testing.assert_allclose(quat_xyzw_to_matrix(q), R, atol=1e-12)
+        np.testing.assert_allclose(np.reshape(quat_to_frame_columns(q), (3, 3)).T, R, atol=1e-12)
         check_rotation(R)
 
 
 def test_sim_never_imports_torch():
-    code = "import sys, eqrobot.sim; assert 'torch' not in sys.modules, 'torch imported'"
+    code = (
+        "import sys, eqrobot.sim, eqrobot.envs, gymnasium; "
+        "gymnasium.make('eqrobot:eqrobot/Push-v0').reset(); "
+        "assert 'torch' not in sys.modules, 'torch imported'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)

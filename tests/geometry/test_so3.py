@@ -11,6 +11,8 @@ from eqrobot.geometry import (
     quat_xyzw_to_matrix,
     random_pose,
     random_rotation,
+    rot_x,
+    rot_z,
     rotation_about_axis,
     rotation_angle,
     skew,
@@ -54,8 +56,15 @@ def test_quaternion_roundtrip(backend):
     rng = np.random.default_rng(2)
     R = random_rotation(rng, 200)
     # include the hard cases: identity, 180 degree turns about each axis
-    R = np.concatenate([R, np.eye(3)[None], np.diag([1.0, -1, -1])[None], np.diag([-1.0, 1, -1])[None],
-                        np.diag([-1.0, -1, 1])[None]])
+    R = np.concatenate(
+        [
+            R,
+            np.eye(3)[None],
+            np.diag([1.0, -1, -1])[None],
+            np.diag([-1.0, 1, -1])[None],
+            np.diag([-1.0, -1, 1])[None],
+        ]
+    )
     if backend == "torch":
         R = torch.as_tensor(R)
     q = matrix_to_quat_xyzw(R)
@@ -136,3 +145,35 @@ def test_project_to_so3():
     P = project_to_so3(noisy)
     assert _is_rotation(P) and np.allclose(P, R, atol=1e-2)
     assert _is_rotation(project_to_so3(torch.as_tensor(noisy)).numpy())
+
+
+def test_numpy_paths_agree_with_the_torch_versions():
+    """numpy goes through scipy, torch through the hand-written (differentiable) formulas."""
+    rng = np.random.default_rng(10)
+    q = rng.normal(size=(64, 4))
+    R = quat_xyzw_to_matrix(q)
+    Rt = quat_xyzw_to_matrix(torch.as_tensor(q))
+    np.testing.assert_allclose(R, Rt.numpy(), atol=1e-13)
+    np.testing.assert_allclose(matrix_to_quat_xyzw(R), matrix_to_quat_xyzw(Rt).numpy(), atol=1e-13)
+    w = rng.normal(size=(64, 3))
+    np.testing.assert_allclose(exp_so3(w), exp_so3(torch.as_tensor(w)).numpy(), atol=1e-13)
+    np.testing.assert_allclose(log_so3(R), log_so3(Rt).numpy(), atol=1e-9)
+    np.testing.assert_allclose(rotation_angle(R), rotation_angle(Rt).numpy(), atol=1e-9)
+    # batch shapes and the caller's float dtype are kept
+    assert exp_so3(w.reshape(4, 16, 3)).shape == (4, 16, 3, 3)
+    assert log_so3(R.reshape(8, 8, 3, 3).astype(np.float32)).dtype == np.float32
+    assert rotation_angle(R[0]).shape == ()
+
+
+def test_rot_z_and_rot_x():
+    a = 0.7
+    np.testing.assert_allclose(rot_z(a), rotation_about_axis([0, 0, 1], a), atol=1e-15)
+    np.testing.assert_allclose(rot_x(a), rotation_about_axis([1, 0, 0], a), atol=1e-15)
+
+
+def test_random_rotation_batch_matches_single_draws():
+    """One formula: a batch of n draws is n single draws from the same stream, bit for bit."""
+    batch = random_rotation(np.random.default_rng(11), 50)
+    rng = np.random.default_rng(11)
+    singles = np.stack([random_rotation(rng) for _ in range(50)])
+    np.testing.assert_array_equal(batch, singles)

@@ -12,7 +12,8 @@ import eqrobot  # noqa: F401
 from eqrobot.cli import main
 from eqrobot.envs.oracles import OraclePolicy
 from eqrobot.rollout.agents import NormalizedAgent, RandomAgent, default_env_id, name_agents, resolve_agent
-from eqrobot.rollout.checkpoints import CheckpointError, read_zoo_run
+from eqrobot.rollout.checkpoints import CheckpointError
+from eqrobot.rollout.zoo_runs import read_zoo_run
 
 REACH = "eqrobot/Reach-v0"
 SHIPPED = "checkpoints/rotation_headline/Reach_equivariant.zip"

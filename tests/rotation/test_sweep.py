@@ -10,12 +10,12 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
+from eqrobot.geometry.so3 import rot_z
 from eqrobot.geometry.spec import ArraySpec, GeometrySpec
 from eqrobot.rotation.results import RotationResult, wilson_interval
 from eqrobot.rotation.sim_gap import simulator_equivariance_gap
 from eqrobot.rotation.splits import JOINT1_LIMIT_DEG, SPLITS, get_split, resolve_splits, seed_for
 from eqrobot.rotation.sweep import evaluate_rotation
-from eqrobot.sim.transforms import rot_z
 
 FAKE_ID = "eqrobot_test/FakeReach-v0"
 STEP = 0.05  # metres per control step at |d| = 1
