@@ -48,6 +48,7 @@ PANDA_GYM = {
     "PickAndPlace": "PandaPickAndPlace-v3",
     "Stack": "PandaStack-v3",
     "Rotate": None,
+    "Slide": "PandaSlide-v3",
 }
 
 

@@ -8,7 +8,7 @@ imports nothing heavy: the entry point is a string, so ``import eqrobot`` stays 
 from __future__ import annotations
 
 # task name -> max episode steps (TimeLimit)
-_TASK_STEPS = {"Reach": 50, "Push": 50, "PickAndPlace": 50, "Stack": 100, "Rotate": 50}
+_TASK_STEPS = {"Reach": 50, "Push": 50, "PickAndPlace": 50, "Stack": 100, "Rotate": 50, "Slide": 100}
 _REWARDS = {"": "sparse", "Dense": "dense"}
 _ENTRY_POINT = "eqrobot.envs.core:RobotTaskEnv"
 

@@ -193,6 +193,10 @@ class Slide(Task):
     goal_fields = (("object_position", "point"),)
     markers = (("object_position", "cylinder", (PUCK_RADIUS, PUCK_HEIGHT), (0.1, 0.9, 0.1, 0.3)),)
     max_episode_steps = 100
+    # A flat face of the hand sends the puck along the face's normal, not where the hand aims (a
+    # strike 17 degrees off the hand's axis left 10 degrees off): the yaw-rate action (as Rotate's)
+    # turns the hand to face the shot, and puts ee_orientation in the observation.
+    control_yaw = True
     table_radius = 1.3  # the farthest goal is 1.16 m from the base
     table_friction = 0.02
     goal_offset = 0.4  # m: how much farther out than the puck's square the goal's square lies
@@ -203,4 +207,4 @@ class Slide(Task):
         return {"object": (obj, np.eye(3))}, {"object_position": goal}
 
 
-TASKS: dict[str, type[Task]] = {t.name: t for t in (Reach, Push, PickAndPlace, Stack, Rotate)}
+TASKS: dict[str, type[Task]] = {t.name: t for t in (Reach, Push, PickAndPlace, Stack, Rotate, Slide)}

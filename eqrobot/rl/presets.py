@@ -115,6 +115,12 @@ TASK: dict[str, dict[str, dict[str, Any]]] = {
         "td3": {"steps": 200_000, "eval_freq": 10_000},
         "ppo": {"steps": 1_000_000, "eval_freq": 50_000},
     },
+    # not measured yet: 100-step episodes (as Stack), so Stack's gamma; Push-like budget doubled
+    "Slide": {
+        "sac": {"steps": 200_000, "eval_freq": 10_000, "gamma": 0.98},
+        "td3": {"steps": 200_000, "eval_freq": 10_000, "gamma": 0.98},
+        "ppo": {"steps": 1_000_000, "eval_freq": 50_000, "gamma": 0.98},
+    },
 }
 
 # --- per policy (network size and options) -----------------------------------------------------------

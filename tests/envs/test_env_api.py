@@ -28,7 +28,7 @@ def test_check_env_gymnasium_and_sb3(env_id):
 
 
 def test_registration_table_and_idempotence():
-    assert len(ENV_IDS) == 10 and set(ENV_IDS) == set(ENV_TABLE)
+    assert len(ENV_IDS) == 12 and set(ENV_IDS) == set(ENV_TABLE)
     assert {"eqrobot/Reach-v0", "eqrobot/PushDense-v0", "eqrobot/Rotate-v0"} <= set(ENV_IDS)
     eqrobot.register_envs()
     eqrobot.register_envs()

@@ -6,7 +6,7 @@ import pytest
 from eqrobot.envs.oracles import OraclePolicy, make_oracle
 from eqrobot.rollout import evaluate
 
-TASKS = ["Reach", "Push", "PickAndPlace", "Stack", "Rotate"]
+TASKS = ["Reach", "Push", "PickAndPlace", "Stack", "Rotate", "Slide"]
 SETTINGS = {
     "canonical": {},
     "task-rotation": {"task_rotation_range": 2.8973},  # Panda joint 1's full range (+-166 deg)
@@ -51,3 +51,14 @@ def test_oracle_is_batched_and_spec_only():
         env.close()
     with pytest.raises(ValueError, match="unknown task"):
         make_oracle("Juggle")
+
+
+def test_slide_oracle_needs_the_yaw_action():
+    import gymnasium as gym
+
+    env = gym.make("eqrobot/Slide-v0", control_yaw=False)
+    try:
+        with pytest.raises(ValueError, match="control_yaw=True"):
+            OraclePolicy(env)
+    finally:
+        env.close()

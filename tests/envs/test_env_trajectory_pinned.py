@@ -80,6 +80,11 @@ PINNED: dict[str, dict[tuple[str, str], str]] = {
         ("eqrobot/StackDense-v0", "rotated_world"): "a72c402e84a1af6274a1ccd6",
         ("eqrobot/RotateDense-v0", "canonical"): "662b3fd5402cb74320e6f515",
         ("eqrobot/RotateDense-v0", "rotated_world"): "97bcb2b601ecc44b643b1c52",
+        # Slide: recorded when the task was added
+        ("eqrobot/Slide-v0", "canonical"): "def4a9672320946ea54c0197",
+        ("eqrobot/Slide-v0", "rotated_world"): "45389b0d6b45b4a1547bcdec",
+        ("eqrobot/SlideDense-v0", "canonical"): "a68d426ca03f83b4de11d807",
+        ("eqrobot/SlideDense-v0", "rotated_world"): "49af92d4541c8ac07051aaaa",
     },
 }
 

@@ -7,6 +7,7 @@ import torch
 from stable_baselines3 import HerReplayBuffer
 from stable_baselines3.common.buffers import DictReplayBuffer, ReplayBuffer
 from stable_baselines3.common.type_aliases import DictReplayBufferSamples
+from stable_baselines3.common.vec_env import DummyVecEnv
 
 import eqrobot  # noqa: F401
 from eqrobot.geometry.so3 import random_rotation, rotation_about_axis
@@ -183,7 +184,7 @@ def test_call_on_torch_samples_moves_vectors_keeps_scalars_and_rewards():
 def test_her_buffer_augments_after_relabelling():
     """HER relabels, then the batch moves: each reward still belongs to its (moved) goals."""
     env = gym.make("eqrobot/Reach-v0")
-    vec = __import__("stable_baselines3.common.vec_env", fromlist=["DummyVecEnv"]).DummyVecEnv([lambda: env])
+    vec = DummyVecEnv([lambda: env])
     buffer = AugmentedHerReplayBuffer(
         500, env.observation_space, env.action_space, env=vec, augment="se3", n_sampled_goal=4
     )
@@ -252,9 +253,10 @@ def test_flat_replay_buffer():
 
 
 def test_train_with_augment(tmp_path):
+    from eqrobot.rl.checkpoint import load_replay_buffer
     from eqrobot.rl.config import TrainConfig
     from eqrobot.rl.train import resolve_config, train
-    from eqrobot.rollout.checkpoints import load_model
+    from eqrobot.rollout.checkpoints import checkpoint_folder, load_model
 
     with pytest.raises(ValueError, match="off-policy"):
         resolve_config(TrainConfig(algo="ppo", augment="so2"))
@@ -272,6 +274,17 @@ def test_train_with_augment(tmp_path):
             hyperparams={"learning_starts": 60, "batch_size": 32},
         )
     )
-    model = load_model(run, env_id="eqrobot/Reach-v0")
+    model = load_model(run, env=DummyVecEnv([lambda: gym.make("eqrobot/Reach-v0")]))
     assert model.replay_buffer_class is AugmentedHerReplayBuffer
     assert model.replay_buffer_kwargs["augment"] == "so2"
+    assert load_replay_buffer(model, checkpoint_folder(run))  # the checkpointed buffer, for resume
+    buffer = model.replay_buffer
+    assert isinstance(buffer, AugmentedHerReplayBuffer) and buffer.augmentation.group == "so2"
+    # the element stream is part of the buffer's state: same state + same indices -> same batch
+    state = buffer.augmentation.rng.bit_generator.state
+    batches = []
+    for _ in range(2):
+        buffer.augmentation.rng.bit_generator.state = state
+        np.random.seed(0)  # SB3 draws the indices from numpy's global generator
+        batches.append(buffer.sample(8).observations["desired_goal"])
+    torch.testing.assert_close(batches[0], batches[1])
