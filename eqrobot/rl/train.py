@@ -127,9 +127,10 @@ def resolve_config(config: TrainConfig) -> TrainConfig:
     hp = {**preset.hyperparams, **c.hyperparams}
     if c.demos and "learning_starts" not in c.hyperparams and "learning_starts" in hp:
         hp["learning_starts"] = 0  # the demonstrations replace the random warm-up data
-    if c.her and not c.demos and hp.get("learning_starts", 0) < _episode_steps(c.env_id):
+    first_episode_end = _episode_steps(c.env_id) * c.n_envs  # num_timesteps counts all envs' steps
+    if c.her and not c.demos and hp.get("learning_starts", 0) < first_episode_end:
         # HER samples whole episodes: learning before the first one ends is an SB3 error
-        hp["learning_starts"] = _episode_steps(c.env_id)
+        hp["learning_starts"] = first_episode_end
     if "buffer_size" in hp:  # no bigger than the run needs: checkpoints pickle the whole buffer
         hp["buffer_size"] = int(min(hp["buffer_size"], c.steps + c.demos * _episode_steps(c.env_id) + 1000))
     c.hyperparams = hp
@@ -451,9 +452,12 @@ def train(config: TrainConfig, on_eval: Callable[[dict[str, Any]], bool | None] 
             save(status)
     except KeyboardInterrupt as e:  # Ctrl-C outside learn(), or a second one
         raise _interrupted(run_dir, created, last_saved) from e
-    except BaseException:
+    except BaseException as e:
         if created and last_saved is None:
             shutil.rmtree(run_dir, ignore_errors=True)  # nothing to resume: leave no half-made folder
+        elif last_saved is not None:  # say so in state.json, which would otherwise still say "running"
+            failed = {**(read_state(run_dir) or {}), "status": "failed", "error": f"{type(e).__name__}: {e}"}
+            commit_state(run_dir, failed)
         raise
     finally:
         for env in (eval_env, venv):

@@ -236,3 +236,19 @@ def test_tensorboard_eval_success_rate_at_the_measured_steps(tmp_path):
     acc.Reload()
     steps = [e.step for e in acc.Scalars("eval/success_rate")]
     assert steps == [0, 100, 120] == [int(r["step"]) for r in read_eval_csv(run / "eval.csv")]
+
+
+def test_a_crash_after_a_checkpoint_marks_the_run_failed(tmp_path):
+    def boom(row):
+        if row["step"] >= 100:
+            raise RuntimeError("trial reporter died")
+
+    with pytest.raises(RuntimeError, match="reporter died"):
+        train(tiny(tmp_path, steps=200, save_replay_buffer=False), on_eval=boom)
+    state = read_state(tmp_path / "run")
+    assert state["status"] == "failed" and "reporter died" in state["error"] and state["num_timesteps"] == 0
+
+
+def test_her_learning_starts_waits_for_the_first_episode_of_every_env():
+    c = resolve_config(TrainConfig(n_envs=2, hyperparams={"learning_starts": 50}))
+    assert c.hyperparams["learning_starts"] == 100  # 2 envs x 50-step episodes
