@@ -15,7 +15,7 @@ and runs near MLP speed. :class:`GatedVectorLayer` adds hidden vector channels: 
 style multiplicity mixing (for ``Cx1o`` exactly a ``C_in x C_out`` matrix on the channel axis)
 gated by invariants.
 
-Internally blocks compute on coordinate-major vectors ``Vt (B, 3, C)`` (``forward_t``), where
+Internally blocks compute on coordinate-major vectors ``Vt (B, 3, C)`` (``forward_coord_major``), where
 channel mixing is one ``(3B, C) x (C, C')`` product; ``forward`` takes the documented layout.
 
 Everything is plain torch: ``irreps_in``/``irreps_out`` (e3nn ``Irreps``) describe the pair as
@@ -271,7 +271,7 @@ class SpecEncoder(nn.Module):
     def anchor_point(self, x: torch.Tensor) -> torch.Tensor | None:
         return None if self.anchor_slice is None else x[..., self.anchor_slice]
 
-    def encode_t(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode_coord_major(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Like :meth:`forward` but vectors coordinate-major: ``Vt (B, 3, C)`` (the blocks' layout)."""
         if x.shape[-1] != self.spec.dim:
             raise ValueError(f"input has {x.shape[-1]} features, the spec expects {self.spec.dim}")
@@ -281,7 +281,7 @@ class SpecEncoder(nn.Module):
         return Vt, x.index_select(1, self.scalar_index)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        Vt, S = self.encode_t(x)
+        Vt, S = self.encode_coord_major(x)
         return Vt.transpose(1, 2), S
 
 
@@ -290,7 +290,7 @@ class SpecEncoder(nn.Module):
 # ------------------------------------------------------------------------------------------------
 # Blocks compute on coordinate-major vectors Vt (B, 3, C): channel mixing is then one matrix
 # product (B*3, C) @ (C, C'), far cheaper on CPU than a batch of tiny products. ``forward`` takes
-# and returns the documented (B, C, 3) layout; ``forward_t`` is the fast path EquivariantNet uses.
+# and returns the documented (B, C, 3) layout; ``forward_coord_major`` is the fast path EquivariantNet uses.
 
 
 class InvariantFeatures(nn.Module):
@@ -351,7 +351,7 @@ class InvariantFeatures(nn.Module):
         irreps_out = o3.Irreps(f"{n_dot}x0e+{n_cross}x0o+{C}x1o+{n_cross}x1e")
         self.irreps_out = irreps_out.remove_zero_multiplicities()
 
-    def forward_t(
+    def forward_coord_major(
         self, Vt: torch.Tensor, scalars: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``Vt (B, 3, C)`` -> ``(invariants, At (B, 3, C + n_cross))``; ``scalars`` (B, N), if given,
@@ -376,7 +376,7 @@ class InvariantFeatures(nn.Module):
         return torch.cat(pre + [dots, triple], dim=1), torch.cat([Vt, X], dim=2)
 
     def forward(self, V: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        inv, A = self.forward_t(V.transpose(1, 2))
+        inv, A = self.forward_coord_major(V.transpose(1, 2))
         return inv, A.transpose(1, 2)
 
 
@@ -421,8 +421,8 @@ class GatedVectorLayer(nn.Module):
         self.irreps_in = pair_irreps(n_scalars_in, n_vectors_in, parity)
         self.irreps_out = pair_irreps(hidden, n_vectors_out, parity)
 
-    def forward_t(self, Vt: torch.Tensor, S: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        inv, A = self.invariants.forward_t(Vt, S)
+    def forward_coord_major(self, Vt: torch.Tensor, S: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        inv, A = self.invariants.forward_coord_major(Vt, S)
         h = self.mlp(inv)
         V = (A @ self.mix) * self.gate(h)[:, None, :]
         if self.squash:
@@ -430,7 +430,7 @@ class GatedVectorLayer(nn.Module):
         return V, h
 
     def forward(self, V: torch.Tensor, S: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        Vt, h = self.forward_t(V.transpose(1, 2), S)
+        Vt, h = self.forward_coord_major(V.transpose(1, 2), S)
         return Vt.transpose(1, 2), h
 
 
@@ -479,17 +479,17 @@ class InvariantMLP(nn.Module):
     def mlp_input_t(self, Vt: torch.Tensor, S: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(mlp input (B, N + n_invariants), At (B, 3, C + n_cross))``: everything before the MLP
         (lets several nets on the same input share it, see ``eqrobot.nn.nets.grouped_forward``)."""
-        inv, A = self.invariants.forward_t(Vt, S)
+        inv, A = self.invariants.forward_coord_major(Vt, S)
         if self.compress_invariants:
             inv = fast_asinh(inv)
         return inv, A
 
-    def forward_t(self, Vt: torch.Tensor, S: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward_coord_major(self, Vt: torch.Tensor, S: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         inv, A = self.mlp_input_t(Vt, S)
         return A, self.mlp(inv)
 
     def forward(self, V: torch.Tensor, S: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        A, h = self.forward_t(V.transpose(1, 2), S)
+        A, h = self.forward_coord_major(V.transpose(1, 2), S)
         return A.transpose(1, 2), h
 
 
@@ -514,7 +514,7 @@ class VectorScalarHead(nn.Module):
         self.irreps_in = pair_irreps(n_scalars_in, n_vectors_in)
         self.irreps_out = pair_irreps(n_scalars, n_vectors)
 
-    def forward_t(self, Vt: torch.Tensor, S: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward_coord_major(self, Vt: torch.Tensor, S: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``Vt (B, 3, C)`` -> ``(vectors (B, n_vectors, 3), scalars)``."""
         out = self.linear(S)
         nv = self.n_vectors * self.n_vectors_in
@@ -523,7 +523,7 @@ class VectorScalarHead(nn.Module):
         return (coef * Vt[:, None]).sum(-1), out[:, nv:]  # (B, n, 3)
 
     def forward(self, V: torch.Tensor, S: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.forward_t(V.transpose(1, 2), S)
+        return self.forward_coord_major(V.transpose(1, 2), S)
 
 
 class InvariantHead(nn.Module):
@@ -547,11 +547,11 @@ class InvariantHead(nn.Module):
         self.irreps_in = pair_irreps(n_scalars_in, n_vectors_in, parity)
         self.irreps_out = pair_irreps(n_out, 0)
 
-    def forward_t(self, Vt: torch.Tensor, S: torch.Tensor) -> torch.Tensor:
+    def forward_coord_major(self, Vt: torch.Tensor, S: torch.Tensor) -> torch.Tensor:
         if self.invariants is None:
             return self.linear(S)
-        inv, _ = self.invariants.forward_t(Vt, S)
+        inv, _ = self.invariants.forward_coord_major(Vt, S)
         return self.linear(inv)
 
     def forward(self, V: torch.Tensor, S: torch.Tensor) -> torch.Tensor:
-        return self.forward_t(V.transpose(1, 2), S)
+        return self.forward_coord_major(V.transpose(1, 2), S)

@@ -65,7 +65,7 @@ def can_group(nets: list[nn.Module]) -> bool:
 
 def _shared_input(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
     if isinstance(net, EquivariantNet):
-        Vt, S = net.encoder.encode_t(x)
+        Vt, S = net.encoder.encode_coord_major(x)
         inp, _ = net.trunk.mlp_input_t(Vt, S)
         return inp
     return x

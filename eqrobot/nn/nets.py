@@ -189,10 +189,10 @@ class EquivariantNet(nn.Module):
 
     def features_t(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """:meth:`features` with coordinate-major vectors ``At (B, 3, n)``."""
-        Vt, S = self.encoder.encode_t(x)
+        Vt, S = self.encoder.encode_coord_major(x)
         for layer in self.vector_layers:
-            Vt, S = layer.forward_t(Vt, S)
-        return self.trunk.forward_t(Vt, S)
+            Vt, S = layer.forward_coord_major(Vt, S)
+        return self.trunk.forward_coord_major(Vt, S)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(..., in_spec.dim) -> (..., out_spec.dim)`` (any leading batch shape, or none)."""
@@ -201,7 +201,7 @@ class EquivariantNet(nn.Module):
             x = x.reshape(-1, x.shape[-1])
         At, h = self.features_t(x)
         if self.n_out_vectors:
-            vecs, scalars = self.head.forward_t(At, h)
+            vecs, scalars = self.head.forward_coord_major(At, h)
             if self._out_points:
                 vecs = vecs + self.out_point_mask.to(x.dtype) * self.encoder.anchor_point(x)[:, None, :]
             out = (
