@@ -320,7 +320,57 @@ def _run_dynamics(args) -> int:
     return 0
 
 
-SUBCOMMANDS = [_add_train, _add_evaluate, _add_rotation, _add_dynamics, _add_demo]
+# === sweep =========================================================================================
+def _add_sweep(sub) -> None:
+    p = sub.add_parser("sweep", help="experiment grids on Ray: train every trial, evaluate, report")
+    ssub = p.add_subparsers(dest="sweep_command", metavar="ACTION")
+    ssub.required = True
+    r = ssub.add_parser("run", help="run an experiment config (TOML) on Ray: trials, then evaluations")
+    r.add_argument("config", help="experiment TOML, e.g. experiments/bench_rl.toml")
+    r.add_argument(
+        "--address",
+        default=None,
+        help="join this Ray cluster (HOST:PORT or 'auto'); default: a local one on 127.0.0.1",
+    )
+    r.add_argument("--max-concurrent", type=int, default=None, help="trials at once (default: one per CPU)")
+    r.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray (default: all)")
+    r.add_argument("--resume", action="store_true", help="continue the sweep in --out (keeps finished runs)")
+    r.add_argument("--out", default=None, help="sweep folder (default: runs/sweeps/<experiment name>)")
+    r.set_defaults(func=_cmd_sweep)
+    rep = ssub.add_parser("report", help="report.md/json and PNGs of a sweep folder")
+    rep.add_argument("dir", help="sweep folder")
+    rep.set_defaults(func=_cmd_sweep)
+
+
+def _cmd_sweep(args) -> int:
+    from eqrobot.experiments import cluster
+
+    if args.sweep_command == "report":
+        from pathlib import Path
+
+        from eqrobot.experiments.report import build_report
+
+        report = build_report(args.dir)
+        print((Path(args.dir) / "report.md").read_text())
+        print(f"wrote {args.dir}/report.md, report.json and the PNGs ({len(report['trials'])} trials)")
+        return 0
+    try:
+        cluster.require_ray()
+    except cluster.RayMissingError as e:
+        raise CLIError(str(e)) from None
+    from eqrobot.experiments.config import load_experiment
+    from eqrobot.experiments.sweep import run_sweep
+
+    config = load_experiment(args.config)
+    out = args.out or os.path.join("runs", "sweeps", config.name)
+    ledger = run_sweep(config, out, args.address, args.max_concurrent, args.resume, args.num_cpus)
+    for name, entry in ledger["trials"].items():
+        print(f"{entry['status']:9s} {name}" + (f": {entry['error']}" if entry["error"] else ""))
+    print(f"sweep folder: {out}; report: eqrobot sweep report {out}")
+    return 0 if all(e["status"] == "finished" for e in ledger["trials"].values()) else 1
+
+
+SUBCOMMANDS = [_add_train, _add_evaluate, _add_rotation, _add_dynamics, _add_sweep, _add_demo]
 """Parser builders, in help order."""
 
 

@@ -104,3 +104,40 @@ def test_random_group_element():
     assert np.allclose(R[:, 2], [0, 0, 1]) and np.allclose(t, 0)
     R, t = random_group_element("se3", 0, translation_scale=10)
     assert np.allclose(R @ R.T, np.eye(3)) and np.linalg.norm(t) > 1
+
+
+def test_tolerance_and_message_follow_the_dtype_actually_computed():
+    def in_float32(x):  # a float32 model behind a function: its outputs say what it computed in
+        return equivariant_torch(x.float())
+
+    assert assert_equivariant(in_float32, IN, OUT) < 1e-3  # float32 tolerances, not float64's
+
+    def noisy32(x):
+        return in_float32(x) + 1e-3 * torch.randn(x.shape[0], OUT.dim)
+
+    with pytest.raises(AssertionError, match=r"computed in torch.float32 from torch.float64 inputs"):
+        assert_equivariant(noisy32, IN, OUT)
+    with pytest.raises(AssertionError, match=r"computed in torch.float64;"):
+        assert_equivariant(lambda x: equivariant_torch(x) + 1e-6 * torch.randn(x.shape[0], OUT.dim), IN, OUT)
+
+
+@pytest.mark.parametrize("policy", ["EquivariantPolicy", "MultiInputPolicy"])
+def test_sb3_models_policies_and_actors_directly(policy):
+    import gymnasium as gym
+    from stable_baselines3 import SAC
+
+    import eqrobot  # noqa: F401
+
+    env = gym.make("eqrobot/Reach-v0")
+    model = SAC(policy, env, seed=0, policy_kwargs={"net_arch": [16, 16]})
+    for target in (model, model.policy, model.policy.actor):
+        if policy == "EquivariantPolicy":
+            assert assert_equivariant(target, n_samples=2) < 1e-4  # float32, as trained
+        else:  # SB3's MLP with per-component tanh: not equivariant, and the message says float32
+            with pytest.raises(AssertionError, match=r"in field .*computed in torch.float32"):
+                assert_equivariant(target, n_samples=2)
+    assert next(model.policy.parameters()).dtype == torch.float32  # tested on copies
+    if policy == "EquivariantPolicy":
+        assert assert_equivariant(model.policy.actor, dtype=torch.float64, n_samples=2) < 1e-9
+    with pytest.raises(TypeError, match="spec_in and spec_out"):
+        assert_equivariant(equivariant_torch)

@@ -33,6 +33,7 @@ import math
 import torch
 from e3nn import o3
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 from eqrobot.geometry.spec import ArraySpec
 
@@ -105,6 +106,67 @@ def _check_positive(name: str, value: int, allow_zero: bool = False) -> int:
         bound = ">= 0" if allow_zero else ">= 1"
         raise ValueError(f"{name} must be an int {bound}, got {value!r}")
     return value
+
+
+# ------------------------------------------------------------------------------------------------
+# elementwise pieces with hand-written backward passes (fewer, larger ops than autograd's)
+# ------------------------------------------------------------------------------------------------
+class _TriuGram(torch.autograd.Function):
+    """``Vt (B, 3, C) -> (B, C (C + 1) / 2)``: ``<v_i, v_j>`` for ``i <= j`` (``triu_indices`` order).
+
+    Forward: the coordinates feature-major ``(3C, B)``, so each gather copies whole rows, and
+    ``x_i x_j + y_i y_j + z_i z_j`` summed in that order (bit-identical to the plain formula).
+    Backward: ``dV_i = sum_j S_ij v_j`` with ``S`` the symmetric matrix of incoming gradients
+    (diagonal doubled): one gather and one batched product instead of autograd's zero-filled
+    scatters (3x faster forward+backward at batch 256, C = 14). Written in differentiable ops,
+    so double backward works too.
+    """
+
+    @staticmethod
+    def forward(ctx, Vt, pairs, sym_index, sym_weight):
+        B, _, C = Vt.shape
+        P = pairs.shape[0] // 6
+        both = Vt.reshape(B, 3 * C).t().contiguous().index_select(0, pairs)  # (6P, B)
+        prod = both[: 3 * P] * both[3 * P :]
+        dots = prod[:P] + prod[P : 2 * P] + prod[2 * P :]
+        ctx.save_for_backward(Vt, sym_index, sym_weight)
+        return dots.t()
+
+    @staticmethod
+    def backward(ctx, grad):
+        Vt, sym_index, sym_weight = ctx.saved_tensors
+        C = Vt.shape[2]
+        S = (grad.index_select(1, sym_index) * sym_weight.to(grad.dtype)).view(-1, C, C)
+        return torch.bmm(Vt, S), None, None, None
+
+
+class _Asinh(torch.autograd.Function):
+    """``asinh`` as ``sign(x) log1p(|x| + x^2 / (1 + sqrt(1 + x^2)))`` (the cancellation-free
+    form), backward ``g / sqrt(1 + x^2)`` from the saved root. ``torch.asinh`` has no vectorised CPU
+    kernel: this is 2-5x faster forward+backward, within 1 ulp-scale of it (float64: 3e-16
+    relative). First derivatives only (double backward raises)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        a = x.abs()
+        root = torch.hypot(a, torch.ones((), dtype=x.dtype, device=x.device))  # no overflow
+        y = torch.log1p(a + a * (a / (1 + root)))
+        huge = a > 1e30  # there a + a^2/(1 + root) ~ 2a would overflow float32: log(2a) is exact
+        if bool(huge.any()):
+            y = torch.where(huge, torch.log(a) + math.log(2.0), y)
+        ctx.save_for_backward(root)
+        return y.copysign_(x)
+
+    @staticmethod
+    @once_differentiable  # root is saved without its graph: first derivatives only
+    def backward(ctx, grad):
+        (root,) = ctx.saved_tensors
+        return grad / root
+
+
+def fast_asinh(x: torch.Tensor) -> torch.Tensor:
+    """``torch.asinh(x)``, faster on CPU (see :class:`_Asinh`)."""
+    return _Asinh.apply(x)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -273,6 +335,12 @@ class InvariantFeatures(nn.Module):
             pair_i = torch.cat([iu[0] + d * C for d in range(3)])
             pair_j = torch.cat([iu[1] + d * C for d in range(3)])
             self.register_buffer("pairs", torch.cat([pair_i, pair_j]), persistent=False)
+            # backward of the Gram features: pair index of (i, j) for the symmetric C x C matrix
+            sym = torch.empty(C, C, dtype=torch.long)
+            sym[iu[0], iu[1]] = torch.arange(iu.shape[1])
+            sym[iu[1], iu[0]] = torch.arange(iu.shape[1])
+            self.register_buffer("sym_index", sym.reshape(-1), persistent=False)
+            self.register_buffer("sym_weight", (1.0 + torch.eye(C)).reshape(-1), persistent=False)
             n_dot = C * (C + 1) // 2
         else:
             n_dot = C * k
@@ -294,11 +362,7 @@ class InvariantFeatures(nn.Module):
         if self.weight is not None:  # one (3B, C) x (C, n) product, not B tiny ones
             U = (Vt.view(B * 3, C) @ self.weight).view(B, 3, -1)  # (B, 3, n_proj + 3 n_cross)
         if self.mode == "gram":
-            # gathers + one product + two adds: far cheaper than a broadcast (B, 3, C, C) or a bmm
-            P = C * (C + 1) // 2
-            both = Vt.view(B, 3 * C).index_select(1, self.pairs)
-            prod = both[:, : 3 * P] * both[:, 3 * P :]
-            dots = prod[:, :P] + prod[:, P : 2 * P] + prod[:, 2 * P :]
+            dots = _TriuGram.apply(Vt, self.pairs, self.sym_index, self.sym_weight)
         else:
             dots = (Vt[:, :, :, None] * U[:, :, None, : self.n_proj]).sum(1).reshape(B, C * self.n_proj)
         pre = [scalars] if scalars is not None and scalars.shape[-1] else []
@@ -412,10 +476,16 @@ class InvariantMLP(nn.Module):
         self.irreps_in = pair_irreps(n_scalars_in, n_vectors_in, parity)
         self.irreps_out = pair_irreps(hidden, self.invariants.n_aug, parity)
 
-    def forward_t(self, Vt: torch.Tensor, S: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def mlp_input_t(self, Vt: torch.Tensor, S: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(mlp input (B, N + n_invariants), At (B, 3, C + n_cross))``: everything before the MLP
+        (lets several nets on the same input share it, see ``eqrobot.nn.nets.grouped_forward``)."""
         inv, A = self.invariants.forward_t(Vt, S)
         if self.compress_invariants:
-            inv = torch.asinh(inv)
+            inv = fast_asinh(inv)
+        return inv, A
+
+    def forward_t(self, Vt: torch.Tensor, S: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        inv, A = self.mlp_input_t(Vt, S)
         return A, self.mlp(inv)
 
     def forward(self, V: torch.Tensor, S: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -151,7 +151,9 @@ class IsotropicGaussianDistribution(Distribution):
         full = self.expand_log_std(log_std)
         full = full.expand_as(mean_actions) if full.dim() < mean_actions.dim() else full
         self.mean_actions, self.log_std = mean_actions, log_std
-        self.distribution = Normal(mean_actions, full.exp())
+        # no argument validation: its checks (finite, positive scale, support) cost more ops than the
+        # density itself, twice per SAC update; the parameters come from our own nets
+        self.distribution = Normal(mean_actions, full.exp(), validate_args=False)
         return self
 
     def log_prob(self, actions: torch.Tensor) -> torch.Tensor:
@@ -193,11 +195,22 @@ class RadialSquashedGaussianDistribution(IsotropicGaussianDistribution):
         starts, scalars = _vector_blocks(action_spec)
         self._vec_idx = torch.tensor([[s, s + 1, s + 2] for s in starts], dtype=torch.long).reshape(-1, 3)
         self._sca_idx = torch.tensor(scalars, dtype=torch.long)
+        # vectors first, then scalars (every eqrobot env): slices instead of gathers and scatters
+        self._n_vec_prefix = len(starts) if starts == list(range(0, 3 * len(starts), 3)) else None
+        if self._n_vec_prefix is not None and scalars != list(range(3 * len(starts), action_spec.dim)):
+            self._n_vec_prefix = None
         self.gaussian_actions: torch.Tensor | None = None
 
     # --- the squash and its inverse -------------------------------------------------------
     def squash(self, u: torch.Tensor) -> torch.Tensor:
         """Radial tanh on every vector block, tanh on every scalar entry."""
+        n = self._n_vec_prefix
+        if n is not None:  # the same elementwise maths on slices
+            v = u[..., : 3 * n].unflatten(-1, (n, 3))
+            parts = [(v * _tanhc(_norm(v))[..., None]).flatten(-2)] if n else []
+            if len(self._sca_idx):
+                parts.append(torch.tanh(u[..., 3 * n :]))
+            return torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]
         out = torch.empty_like(u)
         if len(self._vec_idx):
             v = u[..., self._vec_idx]  # (..., n_vec, 3)
@@ -222,12 +235,15 @@ class RadialSquashedGaussianDistribution(IsotropicGaussianDistribution):
 
     def log_det_jacobian(self, u: torch.Tensor) -> torch.Tensor:
         """``log|det d squash / du|`` summed over the action, shape ``(...,)``."""
+        n = self._n_vec_prefix
         total = torch.zeros(u.shape[:-1], dtype=u.dtype, device=u.device)
         if len(self._vec_idx):
-            r = _norm(u[..., self._vec_idx])
+            v = u[..., : 3 * n].unflatten(-1, (n, 3)) if n is not None else u[..., self._vec_idx]
+            r = _norm(v)
             total = total + (_log_one_minus_tanh_sq(r) + 2.0 * _log_tanhc(r)).sum(-1)
         if len(self._sca_idx):
-            total = total + _log_one_minus_tanh_sq(u[..., self._sca_idx].abs()).sum(-1)
+            s = u[..., 3 * n :] if n is not None else u[..., self._sca_idx]
+            total = total + _log_one_minus_tanh_sq(s.abs()).sum(-1)
         return total
 
     # --- SB3 interface ------------------------------------------------------------------

@@ -35,6 +35,7 @@ from eqrobot.policies.common import (
 )
 from eqrobot.policies.distributions import RadialSquashedGaussianDistribution
 from eqrobot.policies.offpolicy import IsotropicExplorationMixin
+from eqrobot.policies.sac_update import FewerOpsSACUpdateMixin
 
 DEFAULT_NET_ARCH = [128, 128]
 """Hidden width x layers of the invariant MLP inside each EquivariantNet (actor and critics)."""
@@ -197,9 +198,10 @@ class EquivariantSACPolicy(SpecPolicyMixin, SACPolicy):
         return EquivariantSACActor(**kwargs, **self._net_args()).to(self.device)
 
 
-class EquivariantSAC(IsotropicExplorationMixin, SAC):
+class EquivariantSAC(IsotropicExplorationMixin, FewerOpsSACUpdateMixin, SAC):
     """SB3 SAC whose warm-up actions and optional action noise are isotropic (vectors uniform in the
-    unit ball, noise limited radially; see :mod:`eqrobot.policies.offpolicy`). Same constructor as
+    unit ball, noise limited radially; see :mod:`eqrobot.policies.offpolicy`), and whose gradient
+    step is SB3's in fewer ops (see :mod:`eqrobot.policies.sac_update`). Same constructor as
     ``stable_baselines3.SAC``; ``SAC("EquivariantPolicy", env)`` works too and differs only there."""
 
     policy_aliases = {**SAC.policy_aliases, "EquivariantPolicy": EquivariantSACPolicy}

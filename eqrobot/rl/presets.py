@@ -147,6 +147,10 @@ for _table in (*TASK.values(), *POLICY.values()):  # TQC: the same budgets and n
 
 _PRESET_KEYS = ("steps", "eval_freq")
 
+OPTIMIZER_KWARGS = {"fused": True}
+"""Every preset's Adam runs its fused kernel: one op per parameter group instead of a dozen per
+tensor, 3.5x faster steps on CPU, same update rule (docs/results.md, "Training throughput")."""
+
 
 def task_of(env_id: str) -> tuple[str, bool]:
     """``"eqrobot/PushDense-v0"`` -> ``("Push", True)`` (task name, dense reward)."""
@@ -175,7 +179,7 @@ def get_preset(env_id: str, algo: str, policy: str) -> Preset:
         eval_freq=int(budget["eval_freq"]),
         her=her,
         hyperparams=hp,
-        policy_kwargs=copy.deepcopy(POLICY[policy][algo]),
+        policy_kwargs={"optimizer_kwargs": dict(OPTIMIZER_KWARGS), **copy.deepcopy(POLICY[policy][algo])},
     )
 
 

@@ -1,0 +1,120 @@
+"""SB3's SAC gradient step with the same maths in fewer ops.
+
+:class:`FewerOpsSACUpdateMixin` overrides ``SAC.train`` (mix it in before ``SAC``). Per gradient step
+it computes exactly SB3's losses and applies them in SB3's order; it differs only where the result
+cannot change:
+
+* one actor pass on the observations and next observations stacked (``2B`` rows; the next-state
+  part is detached, as SB3 computes it under ``no_grad``). At batch 256 a pass costs its per-op
+  overhead, not its rows, so this saves one of the two actor passes. Exploration noise is drawn
+  in one call of ``2B`` rows instead of two of ``B`` (the same stream, first half then second);
+* the actor loss's backward pass skips the critics' parameters (SB3 computes those gradients and
+  discards them: the next critic step starts from ``zero_grad``);
+* the polyak update as two ``torch._foreach`` ops (SB3's ``mul_`` then ``add(alpha=tau)``, same
+  rounding) instead of two ops per tensor.
+
+Set ``fewer_ops_update = False`` on the model (or class) for SB3's own ``train`` (e.g. to compare);
+gSDE falls back to it too.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def _stack_obs(obs, next_obs):
+    if isinstance(obs, dict):
+        return {k: torch.cat([obs[k], next_obs[k]], dim=0) for k in obs}
+    return torch.cat([obs, next_obs], dim=0)
+
+
+class FewerOpsSACUpdateMixin:
+    """Mix into an SB3 ``SAC`` subclass (before ``SAC`` in the MRO); see the module docstring."""
+
+    fewer_ops_update: bool = True
+
+    def train(self, gradient_steps: int, batch_size: int = 64) -> None:
+        if not self.fewer_ops_update or self.use_sde:
+            return super().train(gradient_steps, batch_size)
+        self.policy.set_training_mode(True)
+        optimizers = [self.actor.optimizer, self.critic.optimizer]
+        if self.ent_coef_optimizer is not None:
+            optimizers += [self.ent_coef_optimizer]
+        self._update_learning_rate(optimizers)
+
+        critic_params = list(self.critic.parameters())
+        target_params = list(self.critic_target.parameters())
+        grad_flags = [p.requires_grad for p in critic_params]
+        ent_coef_losses, ent_coefs, actor_losses, critic_losses = [], [], [], []
+        for gradient_step in range(gradient_steps):
+            replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
+            discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
+            obs = replay_data.observations
+            n = replay_data.actions.shape[0]
+
+            # the current actor on s and s' in one pass (SB3: two, the second under no_grad)
+            actions_all, log_prob_all = self.actor.action_log_prob(
+                _stack_obs(obs, replay_data.next_observations)
+            )
+            actions_pi, log_prob = actions_all[:n], log_prob_all[:n].reshape(-1, 1)
+            next_actions, next_log_prob = actions_all[n:].detach(), log_prob_all[n:].detach()
+
+            ent_coef_loss = None
+            if self.ent_coef_optimizer is not None and self.log_ent_coef is not None:
+                ent_coef = torch.exp(self.log_ent_coef.detach())
+                ent_coef_loss = -(self.log_ent_coef * (log_prob + self.target_entropy).detach()).mean()
+                ent_coef_losses.append(ent_coef_loss.item())
+            else:
+                ent_coef = self.ent_coef_tensor
+            ent_coefs.append(ent_coef.item())
+            if ent_coef_loss is not None and self.ent_coef_optimizer is not None:
+                self.ent_coef_optimizer.zero_grad()
+                ent_coef_loss.backward()
+                self.ent_coef_optimizer.step()
+
+            with torch.no_grad():
+                next_q_values = torch.cat(
+                    self.critic_target(replay_data.next_observations, next_actions), dim=1
+                )
+                next_q_values, _ = torch.min(next_q_values, dim=1, keepdim=True)
+                next_q_values = next_q_values - ent_coef * next_log_prob.reshape(-1, 1)
+                target_q_values = replay_data.rewards + (1 - replay_data.dones) * discounts * next_q_values
+
+            current_q_values = self.critic(obs, replay_data.actions)
+            critic_loss = 0.5 * sum(F.mse_loss(current_q, target_q_values) for current_q in current_q_values)
+            critic_losses.append(critic_loss.item())
+            self.critic.optimizer.zero_grad()
+            critic_loss.backward()
+            self.critic.optimizer.step()
+
+            # the actor loss differentiates through the critics, not into their parameters
+            for p in critic_params:
+                p.requires_grad_(False)
+            try:
+                q_values_pi = torch.cat(self.critic(obs, actions_pi), dim=1)
+                min_qf_pi, _ = torch.min(q_values_pi, dim=1, keepdim=True)
+                actor_loss = (ent_coef * log_prob - min_qf_pi).mean()
+                actor_losses.append(actor_loss.item())
+                self.actor.optimizer.zero_grad()
+                actor_loss.backward()
+            finally:
+                for p, flag in zip(critic_params, grad_flags, strict=True):
+                    p.requires_grad_(flag)
+            self.actor.optimizer.step()
+
+            if gradient_step % self.target_update_interval == 0:
+                with torch.no_grad():  # SB3's polyak_update: target * (1 - tau), then + tau * param
+                    torch._foreach_mul_(target_params, 1 - self.tau)
+                    torch._foreach_add_(target_params, critic_params, alpha=self.tau)
+                    if self.batch_norm_stats:
+                        torch._foreach_copy_(self.batch_norm_stats_target, self.batch_norm_stats)
+
+        self._n_updates += gradient_steps
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        self.logger.record("train/ent_coef", np.mean(ent_coefs))
+        self.logger.record("train/actor_loss", np.mean(actor_losses))
+        self.logger.record("train/critic_loss", np.mean(critic_losses))
+        if len(ent_coef_losses) > 0:
+            self.logger.record("train/ent_coef_loss", np.mean(ent_coef_losses))
