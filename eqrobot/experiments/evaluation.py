@@ -30,6 +30,8 @@ def _rollout_chunk(source: str, env_id: str, env_kwargs: dict | None, episodes: 
         done = run_episodes(vec, agent, [Reset(e.seed, e.options) for e in episodes])
     finally:
         vec.close()
+    if any(ep.success is None for ep in done):
+        raise ValueError(f"{env_id}: the env's info has no 'is_success': cannot score episodes")
     return [
         {
             "split": e.split,

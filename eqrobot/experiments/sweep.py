@@ -81,8 +81,11 @@ def run_trials(
         tuner = tune.Tuner.restore(
             str(out), trainable, resume_unfinished=True, resume_errored=False, restart_errored=False
         )
-        # the saved Tuner holds the callbacks of the interrupted call: use this call's instead
+        # the saved Tuner holds the callbacks and concurrency of the interrupted call: use this
+        # call's (Tuner.restore takes neither; a resumed sweep may have more CPUs, or fewer)
         tuner._local_tuner._run_config.callbacks = list(callbacks or [])
+        if max_concurrent is not None:
+            tuner._local_tuner._tune_config.max_concurrent_trials = max_concurrent
     else:
         tuner = tune.Tuner(
             trainable,

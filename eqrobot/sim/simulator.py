@@ -9,6 +9,8 @@ rigid motion, which is how both symmetry groups are realised (see ``eqrobot.envs
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pybullet as p
 import pybullet_data
@@ -51,7 +53,9 @@ class Simulator:
         mode = p.GUI if render_mode == "human" else p.DIRECT
         if mode == p.GUI:
             check_display()  # PyBullet's GUI calls exit() when it cannot reach an X server
-        with c_stdout_silenced():  # PyBullet prints "argv[0]=" on every connect
+        # PyBullet prints "argv[0]=" on every connect; a GUI connect stays audible, since PyBullet
+        # exits the process from C when its window fails and its message is then all a user gets
+        with c_stdout_silenced() if mode != p.GUI else contextlib.nullcontext():
             self.client = bullet_client.BulletClient(connection_mode=mode)
         self._closed = False
         bc = self.client

@@ -88,7 +88,8 @@ def sweep(local_ray, tmp_path_factory):
     out = tmp / "tiny"
     first = run_sweep(load_experiment(toml), out, max_concurrent=1, callbacks=[InterruptAfterFirstTrial()])
     stamps = _file_times(out / "runs" / EQ0)
-    assert main(["sweep", "run", str(toml), "--out", str(out), "--resume"]) == 1  # 1: a trial failed
+    resume = ["sweep", "run", str(toml), "--out", str(out), "--resume", "--max-concurrent", "2"]
+    assert main(resume) == 1  # 1: a trial failed
     final = json.loads((out / "sweep.json").read_text())
     return out, first, final, stamps
 
