@@ -19,8 +19,9 @@ as bare network arithmetic -- the actor, critic and target forwards, the three b
 optimiser steps and the polyak update on a fixed batch, with no replay sampling, logging or SB3
 bookkeeping. The goal is a training step within 1.5x of it.
 
-``--profile`` adds a cProfile breakdown of the timed steps (env step, acting, HER sampling, the
-update's parts) per code version (nested buckets: acting contains its ``set_training_mode`` etc.).
+``--profile`` adds one more run per code version under cProfile (not used for the rates: profiling
+slows Python-heavy code more) and a breakdown of its steps: env step, acting, HER sampling, the
+update's parts (nested buckets: acting contains its ``set_training_mode`` etc.).
 Prints a table, writes JSON.
 """
 
@@ -256,9 +257,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def measure_row(args: argparse.Namespace, versions: dict[str, Path], env: str, policy: str) -> dict:
     """Old and new throughput (median of the rounds) and the compute limit for one (env, policy)."""
     common = ["--env", env, "--policy", policy, "--warmup", str(args.warmup)]
-    train = ["--worker", "train", "--steps", str(args.steps), *common] + (
-        ["--profile"] if args.profile else []
-    )
+    train = ["--worker", "train", "--steps", str(args.steps), *common]
     limit = ["--worker", "limit", "--limit-updates", str(args.limit_updates)]
     limit += ["--limit-env-steps", str(args.limit_env_steps), *common]
     runs: dict[str, list[dict]] = {v: [] for v in versions}
@@ -267,6 +266,10 @@ def measure_row(args: argparse.Namespace, versions: dict[str, Path], env: str, p
             runs[v].append(run_worker(src, train, args.in_process))
     row = {"env": env, "policy": policy, "limit": run_worker(ROOT, limit, args.in_process)}
     row.update({v: _median_run(r) for v, r in runs.items()})
+    if args.profile:  # separate runs: cProfile slows Python-heavy code more, so it never sets the rates
+        for v, src in versions.items():
+            prof = run_worker(src, [*train, "--profile"], args.in_process)
+            row[v].update(profile_s=prof["profile_s"], profile_total_s=prof["profile_total_s"])
     row["new_step_ms_cpu"] = 1e3 / row["new"]["steps_per_s_cpu"]
     row["step_over_limit"] = row["new_step_ms_cpu"] / row["limit"]["limit_ms"]
     if "old" in row:

@@ -1,7 +1,8 @@
 """Same learning behaviour? SAC+HER learning curves of the old code vs the new, same seeds and preset.
 
 Usage: python scripts/compare_learning.py [--env Reach] [--policy equivariant] [--seeds 0 1]
-           [--steps 3000] [--eval-freq 500] [--eval-episodes 10] [--old-rev ca75a27 | --old-src DIR]
+           [--steps 3000] [--demos 0] [--eval-freq 500] [--eval-episodes 10]
+           [--old-rev ca75a27 | --old-src DIR]
            [--out docs/learning_old_vs_new.json] [--png docs/learning_old_vs_new.png]
 
 Trains ``eqrobot.rl.train.train`` with the env's preset (``--steps`` overrides the budget) once per
@@ -38,6 +39,7 @@ def worker(args: argparse.Namespace) -> None:
         policy=args.policy,
         steps=args.steps,
         seed=args.seed,
+        demos=args.demos,
         eval_freq=args.eval_freq,
         eval_episodes=args.eval_episodes,
         out=args.run_out,
@@ -65,6 +67,7 @@ def export_old(rev: str, dest: Path) -> Path:
 
 def run_one(src: Path, args: argparse.Namespace, seed: int, version: str, runs: Path) -> list:
     argv = ["--worker", "--env", args.env, "--policy", args.policy, "--steps", str(args.steps)]
+    argv += ["--demos", str(args.demos)]
     argv += [
         "--seed",
         str(seed),
@@ -135,6 +138,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--policy", default="equivariant", choices=["equivariant", "mlp"])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--demos", type=int, default=0, help="oracle episodes put in the buffer first (Push)")
     p.add_argument("--eval-freq", type=int, default=500)
     p.add_argument("--eval-episodes", type=int, default=10)
     p.add_argument("--old-rev", default=DEFAULT_OLD_REV)
@@ -167,6 +171,7 @@ def main(argv: list[str] | None = None) -> dict:
         "policy": args.policy,
         "seeds": args.seeds,
         "steps": args.steps,
+        "demos": args.demos,
         "old_rev": None if args.old_src else args.old_rev,
         "curves": curves,
         "mean_success_over_evals": areas,

@@ -12,7 +12,9 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -25,6 +27,34 @@ from stable_baselines3.common.callbacks import BaseCallback, EvalCallback
 
 class StopTraining(Exception):
     """Raised at a rollout end to leave ``learn()`` with everything stored (off-policy stop)."""
+
+
+class StopSignal:
+    """While active: the first SIGINT asks training to stop at the next consistent point, a second
+    one raises KeyboardInterrupt at once. Only in the main thread (where Python delivers signals)."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print(
+            "\nCtrl-C: stopping at the next consistent step to write a checkpoint "
+            "(Ctrl-C again: stop now, keeping the last checkpoint)",
+            file=sys.stderr,
+        )
+
+    def __enter__(self) -> StopSignal:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
 
 
 class RunCallback(BaseCallback):

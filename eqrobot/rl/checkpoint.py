@@ -17,6 +17,7 @@ unpickle (load only checkpoints from sources you trust).
 from __future__ import annotations
 
 import contextlib
+import csv
 import hashlib
 import io
 import json
@@ -40,7 +41,14 @@ from eqrobot.rollout.checkpoints import (
     verify_file,
 )
 
-__all__ = ["commit_state", "load_replay_buffer", "save_model", "write_checkpoint"]
+__all__ = [
+    "append_eval_row",
+    "commit_state",
+    "load_replay_buffer",
+    "read_eval_csv",
+    "save_model",
+    "write_checkpoint",
+]
 
 
 @contextlib.contextmanager
@@ -161,3 +169,50 @@ def load_replay_buffer(model, folder: Path) -> bool:
     except (EOFError, pickle.UnpicklingError, ValueError) as e:
         raise CheckpointError(f"{path}: unreadable replay buffer ({type(e).__name__}: {e})") from e
     return True
+
+
+EVAL_CSV = "eval.csv"
+EVAL_COLUMNS = [
+    "step",
+    "success_rate",
+    "mean_return",
+    "mean_length",
+    "train_success_rate",
+    "wall_time_s",
+    "train_steps_per_s",
+]
+
+
+# --- eval.csv: one row per evaluation ---------------------------------------------------------------
+def append_eval_row(path: Path, row: dict[str, Any]) -> None:
+    new = not path.exists()
+    with open(path, "a", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=EVAL_COLUMNS)
+        if new:
+            w.writeheader()
+        w.writerow({k: ("" if row.get(k) is None else row[k]) for k in EVAL_COLUMNS})
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def read_eval_csv(path: str | Path) -> list[dict[str, float]]:
+    """Rows of a run's ``eval.csv`` as dicts of floats (empty cells -> nan)."""
+    with open(path, newline="") as f:
+        return [
+            {k: float(v) if v != "" else float("nan") for k, v in row.items()} for row in csv.DictReader(f)
+        ]
+
+
+def drop_eval_rows_after(path: Path, step: int) -> None:
+    """On resume: rows measured after the checkpoint being resumed are measured again; drop them."""
+    if not path.exists():
+        return
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    keep = [r for r in rows if float(r["step"]) <= step]
+    if len(keep) != len(rows):
+        out = io.StringIO()
+        w = csv.DictWriter(out, fieldnames=EVAL_COLUMNS)
+        w.writeheader()
+        w.writerows(keep)
+        atomic_write_bytes(path, out.getvalue().encode())

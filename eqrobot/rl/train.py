@@ -26,16 +26,10 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import csv
 import dataclasses
 import functools
-import io
 import math
-import os
 import shutil
-import signal
-import sys
-import threading
 import warnings
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -44,22 +38,19 @@ from typing import Any
 
 import numpy as np
 
-from eqrobot.files import atomic_write_bytes
-from eqrobot.rl.checkpoint import commit_state, load_replay_buffer, write_checkpoint
+from eqrobot.rl.checkpoint import (  # the eval.csv helpers are used (and patched in tests) from here
+    EVAL_CSV,
+    append_eval_row,
+    commit_state,
+    drop_eval_rows_after,
+    load_replay_buffer,
+    read_eval_csv,
+    write_checkpoint,
+)
 from eqrobot.rl.config import AUGMENTATIONS, OFF_POLICY_ALGOS, TrainConfig, check_kwargs
 from eqrobot.rl.presets import HER_KWARGS, get_preset, task_of
 from eqrobot.rollout.checkpoints import CONFIG_NAME, algo_classes, checkpoint_folder, load_model, read_state
 
-EVAL_CSV = "eval.csv"
-EVAL_COLUMNS = [
-    "step",
-    "success_rate",
-    "mean_return",
-    "mean_length",
-    "train_success_rate",
-    "wall_time_s",
-    "train_steps_per_s",
-]
 RESERVED_HYPERPARAMS = {"policy", "env", "seed", "tensorboard_log", "policy_kwargs", "verbose", "device"}
 """Algorithm arguments eqrobot sets from the config itself (``--hp`` cannot set them)."""
 EXTRA_HYPERPARAMS = {"action_noise_sigma": float}
@@ -300,70 +291,6 @@ def fill_with_demos(model, episodes: int, env_id: str) -> dict[str, float]:
     }
 
 
-# --- eval.csv -------------------------------------------------------------------------------------
-def append_eval_row(path: Path, row: dict[str, Any]) -> None:
-    new = not path.exists()
-    with open(path, "a", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=EVAL_COLUMNS)
-        if new:
-            w.writeheader()
-        w.writerow({k: ("" if row.get(k) is None else row[k]) for k in EVAL_COLUMNS})
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def read_eval_csv(path: str | Path) -> list[dict[str, float]]:
-    """Rows of a run's ``eval.csv`` as dicts of floats (empty cells -> nan)."""
-    with open(path, newline="") as f:
-        return [
-            {k: float(v) if v != "" else float("nan") for k, v in row.items()} for row in csv.DictReader(f)
-        ]
-
-
-def _drop_eval_rows_after(path: Path, step: int) -> None:
-    """On resume: rows measured after the checkpoint being resumed are measured again; drop them."""
-    if not path.exists():
-        return
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    keep = [r for r in rows if float(r["step"]) <= step]
-    if len(keep) != len(rows):
-        out = io.StringIO()
-        w = csv.DictWriter(out, fieldnames=EVAL_COLUMNS)
-        w.writeheader()
-        w.writerows(keep)
-        atomic_write_bytes(path, out.getvalue().encode())
-
-
-# --- Ctrl-C -----------------------------------------------------------------------------------------
-class StopSignal:
-    """While active: the first SIGINT asks training to stop at the next consistent point, a second
-    one raises KeyboardInterrupt at once. Only in the main thread (where Python delivers signals)."""
-
-    def __init__(self):
-        self.requested = False
-        self._previous = None
-
-    def _handle(self, signum, frame) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-        print(
-            "\nCtrl-C: stopping at the next consistent step to write a checkpoint "
-            "(Ctrl-C again: stop now, keeping the last checkpoint)",
-            file=sys.stderr,
-        )
-
-    def __enter__(self) -> StopSignal:
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-
-
 # --- entry point ----------------------------------------------------------------------------------
 def train(config: TrainConfig, on_eval: Callable[[dict[str, Any]], bool | None] | None = None) -> Path:
     """Train per ``config`` and return the run folder (see the module docstring for its contents
@@ -371,7 +298,7 @@ def train(config: TrainConfig, on_eval: Callable[[dict[str, Any]], bool | None] 
     written, :class:`TrainingInterrupted` on Ctrl-C."""
     import torch
 
-    from eqrobot.rl.callbacks import RunCallback, RunEvalCallback, StopTraining
+    from eqrobot.rl.callbacks import RunCallback, RunEvalCallback, StopSignal, StopTraining
 
     if config.resume:
         c = resume_config(config)
@@ -405,7 +332,7 @@ def train(config: TrainConfig, on_eval: Callable[[dict[str, Any]], bool | None] 
                 load_replay_buffer(model, folder)
             state.update({k: v for k, v in (read_state(run_dir) or {}).items() if k.startswith("demo_")})
             last_saved = int(model.num_timesteps)
-            _drop_eval_rows_after(run_dir / EVAL_CSV, last_saved)
+            drop_eval_rows_after(run_dir / EVAL_CSV, last_saved)
         else:
             model = build_model(c, venv, tb_dir)
             if c.demos:
