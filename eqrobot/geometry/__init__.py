@@ -18,7 +18,7 @@ from eqrobot.geometry.so3 import (
     skew,
     vee,
 )
-from eqrobot.geometry.spec import ArraySpec, Field, GeometrySpec, xyz_to_e3nn
+from eqrobot.geometry.spec import ArraySpec, Field, GeometrySpec
 
 __all__ = [
     "ArraySpec",
@@ -40,5 +40,4 @@ __all__ = [
     "rotation_angle",
     "skew",
     "vee",
-    "xyz_to_e3nn",
 ]

@@ -17,10 +17,11 @@ frame         9      3x1o                ``R c_i`` for each stored column ``c_i`
 scalar        n      nx0e                unchanged
 ============  =====  ==================  ============================================
 
-Vectors are stored in (x, y, z) order. e3nn's own basis for l=1 is (y, z, x); the networks in
-:mod:`eqrobot.nn` only use basis-independent operations (multiplicity mixing, dot products,
-cross products) so the order does not matter to them; use :func:`xyz_to_e3nn` when feeding a
-spec'd array to e3nn code that does care (spherical harmonics, Wigner-D matrices).
+Vectors are stored in (x, y, z) order. e3nn's l=1 basis depends on its version ((y, z, x) up to
+0.5, (x, y, z) in 0.6); the networks in :mod:`eqrobot.nn` only use basis-independent operations
+(multiplicity mixing, dot products, cross products) so the order does not matter to them; use
+:func:`eqrobot.nn.e3nn_view.xyz_to_e3nn_matrix`, which reads the basis off the installed e3nn, when
+feeding a spec'd array to e3nn code that does care (spherical harmonics, Wigner-D matrices).
 
 Every field also has a **role** saying what in the scene it describes:
 
@@ -370,12 +371,6 @@ def infer_roles(fields: Sequence[tuple[str, str]]) -> list[tuple[str, str | None
         owner = max((o for o in objects if local.startswith(object_field_name(o, ""))), key=len, default=None)
         out.append(("object", owner) if owner is not None else ("robot", None))
     return out
-
-
-def xyz_to_e3nn(x):
-    """Permute every (x, y, z) triple of a purely l=1 array into e3nn's (y, z, x) order."""
-    v = x.reshape(*x.shape[:-1], -1, 3)
-    return v[..., [1, 2, 0]].reshape(x.shape)
 
 
 def spec_differences(
