@@ -243,17 +243,8 @@ class SpecPolicyMixin:
         return data
 
     def set_training_mode(self, mode: bool) -> None:
-        """SB3's ``set_training_mode`` (``Module.train`` on every submodule) without its cost.
-
-        SB3 calls it twice per env step (acting, then training), and ``Module.train`` recurses with
-        one ``__setattr__`` per submodule: 266k calls in a 3,000-step SAC run. The module list never
-        changes after the SB3 base ``__init__`` builds the nets, so it is collected once and each flag
-        set directly. No eqrobot net uses the flag (no dropout, no batch norm); it is set for users'."""
-        modules = self.__dict__.get("_all_modules")
-        if modules is None:
-            modules = self.__dict__["_all_modules"] = tuple(self.modules())
-        for module in modules:
-            module.__dict__["training"] = mode
+        """SB3's ``set_training_mode`` without its cost (see :func:`set_training_mode_cached`)."""
+        set_training_mode_cached(self, mode)
 
     def _net_args(self) -> dict[str, Any]:
         return {"geometry_spec": self.geometry_spec, "net": self.net_kind, "net_kwargs": self.net_kwargs}
@@ -262,6 +253,22 @@ class SpecPolicyMixin:
         """Invariant Q-networks (SAC, TD3); SB3's off-policy policies call this."""
         kwargs = self._update_features_extractor(self.critic_kwargs, features_extractor)
         return InvariantCritic(**kwargs, **self._net_args()).to(self.device)
+
+
+def set_training_mode_cached(policy, mode: bool) -> None:
+    """SB3's ``policy.set_training_mode(mode)`` (``Module.train`` on every submodule) without its cost.
+
+    SB3 calls it twice per env step (acting, then training), and ``Module.train`` recurses with
+    one ``__setattr__`` per submodule: 266k calls in a 3,000-step SAC run. The module list never
+    changes after the SB3 base ``__init__`` builds the nets, so it is collected once and each flag
+    set directly. Used by eqrobot's policies and, through the algorithm classes, by SB3's stock MLP
+    policies too (their nets have no dropout or batch norm either; the flag is set all the same)."""
+    modules = policy.__dict__.get("_all_modules")
+    if modules is None:
+        modules = policy.__dict__["_all_modules"] = tuple(policy.modules())
+    for module in modules:
+        module.__dict__["training"] = mode
+    policy.__dict__["training"] = mode
 
 
 class InvariantCritic(SpecFeaturesMixin, BaseModel):

@@ -15,6 +15,7 @@ import numpy as np
 from gymnasium import spaces
 
 from eqrobot.geometry.spec import ArraySpec
+from eqrobot.policies.common import set_training_mode_cached
 from eqrobot.policies.distributions import _vector_blocks, limit_action
 
 
@@ -40,6 +41,12 @@ def action_spec_of(model) -> ArraySpec | None:
 class IsotropicExplorationMixin:
     """Mix into an SB3 ``OffPolicyAlgorithm`` subclass (before it in the MRO)."""
 
+    def _setup_model(self) -> None:
+        super()._setup_model()
+        # SB3's stock policies (the MLP baseline) get eqrobot's cheap set_training_mode too, so
+        # throughput ratios between the two policies compare networks, not bookkeeping
+        self.policy.set_training_mode = CachedTrainingMode(self.policy)
+
     def _sample_action(self, learning_starts: int, action_noise=None, n_envs: int = 1):
         spec = action_spec_of(self)
         if (
@@ -56,3 +63,15 @@ class IsotropicExplorationMixin:
         if action_noise is not None:
             scaled_action = limit_action(scaled_action + action_noise(), spec)
         return self.policy.unscale_action(scaled_action), scaled_action
+
+
+class CachedTrainingMode:
+    """``policy.set_training_mode`` as :func:`set_training_mode_cached` (a plain object, not a bound
+    method, so the policy still pickles and deep-copies)."""
+
+    def __init__(self, policy):
+        self.policy = policy
+
+    def __call__(self, mode: bool) -> None:
+        set_training_mode_cached(self.policy, mode)
+

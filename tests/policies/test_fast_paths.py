@@ -89,3 +89,19 @@ def test_fewer_ops_sac_update_matches_sb3_train(policy, toy_env):
     torch.testing.assert_close(a.log_ent_coef, b.log_ent_coef)
     moved = [(pa - p0).abs().max() for pa, p0 in zip(a.policy.parameters(), before, strict=True)]
     assert max(moved) > 1e-4, "5 updates moved nothing: the comparison would be vacuous"
+
+
+def test_stock_mlp_policy_gets_the_cheap_training_mode_with_the_same_flags():
+    import gymnasium as gym
+    from stable_baselines3 import HerReplayBuffer
+
+    from eqrobot.policies.offpolicy import CachedTrainingMode
+    from eqrobot.policies.sac import EquivariantSAC
+
+    env = gym.make("eqrobot/Reach-v0")
+    model = EquivariantSAC("MultiInputPolicy", env, replay_buffer_class=HerReplayBuffer, learning_starts=10)
+    assert isinstance(model.policy.set_training_mode, CachedTrainingMode)
+    for mode in (True, False, True):
+        model.policy.set_training_mode(mode)
+        assert all(m.training is mode for m in model.policy.modules())
+    env.close()
