@@ -32,6 +32,7 @@ from stable_baselines3.common.distributions import Distribution
 from torch.distributions import Normal
 
 from eqrobot.geometry.spec import ArraySpec
+from eqrobot.policies.squashed_sample import RadialSquashedSample
 
 _LOG2 = math.log(2.0)
 
@@ -264,6 +265,15 @@ class RadialSquashedGaussianDistribution(IsotropicGaussianDistribution):
         return self.squash(self.gaussian_actions)
 
     def log_prob_from_params(self, mean_actions, log_std) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._n_vec_prefix is not None and torch.is_grad_enabled() and (
+            mean_actions.requires_grad or log_std.requires_grad
+        ):  # the same forward ops as one autograd node (SAC's actor update; see squashed_sample.py)
+            self.proba_distribution(mean_actions, log_std)
+            dist = self.distribution
+            actions, log_prob, self.gaussian_actions = RadialSquashedSample.apply(
+                dist.loc, dist.scale, self._n_vec_prefix
+            )
+            return actions, log_prob
         actions = self.actions_from_params(mean_actions, log_std)
         return actions, self.log_prob(actions, self.gaussian_actions)
 
