@@ -265,8 +265,10 @@ class RadialSquashedGaussianDistribution(IsotropicGaussianDistribution):
         return self.squash(self.gaussian_actions)
 
     def log_prob_from_params(self, mean_actions, log_std) -> tuple[torch.Tensor, torch.Tensor]:
-        if self._n_vec_prefix is not None and torch.is_grad_enabled() and (
-            mean_actions.requires_grad or log_std.requires_grad
+        if (
+            self._n_vec_prefix is not None
+            and torch.is_grad_enabled()
+            and (mean_actions.requires_grad or log_std.requires_grad)
         ):  # the same forward ops as one autograd node (SAC's actor update; see squashed_sample.py)
             self.proba_distribution(mean_actions, log_std)
             dist = self.distribution
