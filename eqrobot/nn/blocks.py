@@ -35,7 +35,7 @@ from e3nn import o3
 from torch import nn
 
 from eqrobot.geometry.spec import ArraySpec
-from eqrobot.nn.fast_ops import TriuGram, fast_asinh
+from eqrobot.nn.fast_ops import fast_asinh, scalars_and_gram, triu_gram
 
 __all__ = [
     "GatedVectorLayer",
@@ -300,11 +300,14 @@ class InvariantFeatures(nn.Module):
         U = None
         if self.weight is not None:  # one (3B, C) x (C, n) product, not B tiny ones
             U = (Vt.view(B * 3, C) @ self.weight).view(B, 3, -1)  # (B, 3, n_proj + 3 n_cross)
+        pre = [scalars] if scalars is not None and scalars.shape[-1] else []
         if self.mode == "gram":
-            dots = TriuGram.apply(Vt, self.pairs, self.sym_index, self.sym_weight)
+            S = pre[0] if pre else None
+            if not self.n_cross:  # scalars and dots in one buffer
+                return scalars_and_gram(Vt, S, self.pairs, self.sym_index, self.sym_weight), Vt
+            dots = triu_gram(Vt, self.pairs, self.sym_index, self.sym_weight)
         else:
             dots = (Vt[:, :, :, None] * U[:, :, None, : self.n_proj]).sum(1).reshape(B, C * self.n_proj)
-        pre = [scalars] if scalars is not None and scalars.shape[-1] else []
         if not self.n_cross:
             return (torch.cat(pre + [dots], dim=1) if pre else dots), Vt
         m, p = self.n_cross, self.n_proj
