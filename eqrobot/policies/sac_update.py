@@ -10,6 +10,8 @@ cannot change:
   in one call of ``2B`` rows instead of two of ``B`` (the same stream, first half then second);
 * the actor loss's backward pass skips the critics' parameters (SB3 computes those gradients and
   discards them: the next critic step starts from ``zero_grad``);
+* the actor's and critics' Adam steps through :func:`fused_adam_step` (the same fused kernel on
+  the same state, without the per-call Python of ``Optimizer.step``);
 * the polyak update as two ``torch._foreach`` ops (SB3's ``mul_`` then ``add(alpha=tau)``, same
   rounding) instead of two ops per tensor.
 
@@ -22,6 +24,66 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
+import torch.optim.optimizer as _optim
+
+
+def fused_adam_step(optimizer: torch.optim.Optimizer) -> None:
+    """``optimizer.step()`` for torch's fused Adam with one parameter group, without the per-call
+    Python around its kernel (hook dispatch, state checks per parameter, grouping by device): the
+    same ``torch._fused_adam_`` on the same state tensors, so bit-identical (2x cheaper on CPU for
+    the critics' 12 tensors). Anything else takes ``optimizer.step()``: another optimizer or
+    configuration, hooks, a patched ``step`` (LR schedulers), the first step (state not made yet),
+    a parameter without gradient, mixed devices or dtypes."""
+    group = optimizer.param_groups[0] if len(optimizer.param_groups) == 1 else None
+    if (
+        group is None
+        or type(optimizer) is not torch.optim.Adam
+        or not group["fused"]
+        or group["amsgrad"]
+        or group["capturable"]
+        or group["differentiable"]
+        or group.get("decoupled_weight_decay", False)
+        or isinstance(group["lr"], torch.Tensor)
+        or any(isinstance(b, torch.Tensor) for b in group["betas"])
+        or "step" in optimizer.__dict__
+        or optimizer._optimizer_step_pre_hooks
+        or optimizer._optimizer_step_post_hooks
+        or _optim._global_optimizer_pre_hooks
+        or _optim._global_optimizer_post_hooks
+        or getattr(optimizer, "grad_scale", None) is not None
+        or getattr(optimizer, "found_inf", None) is not None
+    ):
+        return optimizer.step()
+    params = group["params"]
+    first = params[0]
+    grads, states = [], []
+    for p in params:
+        g, st = p.grad, optimizer.state.get(p)
+        if g is None or not st or g.is_sparse or p.dtype != first.dtype or p.device != first.device:
+            return optimizer.step()
+        grads.append(g)
+        states.append(st)
+    steps = [st["step"] for st in states]
+    beta1, beta2 = group["betas"]
+    with torch.no_grad():
+        torch._foreach_add_(steps, 1)
+        torch._fused_adam_(
+            params,
+            grads,
+            [st["exp_avg"] for st in states],
+            [st["exp_avg_sq"] for st in states],
+            [],
+            steps,
+            amsgrad=False,
+            lr=group["lr"],
+            beta1=beta1,
+            beta2=beta2,
+            weight_decay=group["weight_decay"],
+            eps=group["eps"],
+            maximize=group["maximize"],
+            grad_scale=None,
+            found_inf=None,
+        )
 
 
 def _stack_obs(obs, next_obs):
@@ -87,7 +149,7 @@ class FewerOpsSACUpdateMixin:
             critic_losses.append(critic_loss.item())
             self.critic.optimizer.zero_grad()
             critic_loss.backward()
-            self.critic.optimizer.step()
+            fused_adam_step(self.critic.optimizer)
 
             # the actor loss differentiates through the critics, not into their parameters
             for p in critic_params:
@@ -102,7 +164,7 @@ class FewerOpsSACUpdateMixin:
             finally:
                 for p, flag in zip(critic_params, grad_flags, strict=True):
                     p.requires_grad_(flag)
-            self.actor.optimizer.step()
+            fused_adam_step(self.actor.optimizer)
 
             if gradient_step % self.target_update_interval == 0:
                 with torch.no_grad():  # SB3's polyak_update: target * (1 - tau), then + tau * param
