@@ -7,6 +7,7 @@ swap one for the other.
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
@@ -199,7 +200,15 @@ class EquivariantNet(nn.Module):
         lead = x.shape[:-1]
         if x.dim() != 2:
             x = x.reshape(-1, x.shape[-1])
-        At, h = self.features_t(x)
+        n = getattr(self, "_grad_rows", None)
+        if n is not None and n < x.shape[0] and torch.is_grad_enabled():
+            out = self._forward_grad_rows(x, n)
+        else:
+            out = self._output(x, *self.features_t(x))
+        return out if len(lead) == 1 else out.reshape(*lead, out.shape[-1])
+
+    def _output(self, x: torch.Tensor, At: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """The head on the features of the rows ``x``: ``(B, out_spec.dim)``."""
         if self.n_out_vectors:
             vecs, scalars = self.head.forward_coord_major(At, h)
             if self._out_points:
@@ -211,9 +220,36 @@ class EquivariantNet(nn.Module):
             )
         else:
             out = self.head(h)
-        if not self._identity_perm:
-            out = out[:, self.perm]
-        return out if len(lead) == 1 else out.reshape(*lead, out.shape[-1])
+        return out if self._identity_perm else out[:, self.perm]
+
+    @contextlib.contextmanager
+    def rows_needing_grad(self, n: int):
+        """Within this context, a forward pass on a batch of more than ``n`` rows differentiates
+        the first ``n`` rows only and evaluates the others without autograd.
+
+        For SAC's one actor pass on ``s`` and ``s'`` stacked (eqrobot.policies.sac_update): the
+        ``s'`` half is detached, so its backward pass would only multiply zeros through the MLP
+        and head. The parameter-free part (encoder, invariants) still runs once on all rows."""
+        _check_positive("n", n)
+        previous = getattr(self, "_grad_rows", None)
+        self._grad_rows = n
+        try:
+            yield self
+        finally:
+            self._grad_rows = previous
+
+    def _forward_grad_rows(self, x: torch.Tensor, n: int) -> torch.Tensor:
+        if len(self.vector_layers) or self.trunk.invariants.weight is not None:  # parameters early on
+            first = self._output(x[:n], *self.features_t(x[:n]))
+            with torch.no_grad():
+                rest = self._output(x[n:], *self.features_t(x[n:]))
+            return torch.cat([first, rest])
+        Vt, S = self.encoder.encode_coord_major(x)
+        inv, At = self.trunk.mlp_input_t(Vt, S)
+        first = self._output(x[:n], At[:n], self.trunk.mlp(inv[:n]))
+        with torch.no_grad():
+            rest = self._output(x[n:], At[n:], self.trunk.mlp(inv[n:]))
+        return torch.cat([first, rest])
 
     def extra_repr(self) -> str:
         return f"anchor={self.anchor!r}, in={self.in_spec.dim}, out={self.out_spec.dim}"

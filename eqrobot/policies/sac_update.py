@@ -7,7 +7,9 @@ cannot change:
 * one actor pass on the observations and next observations stacked (``2B`` rows; the next-state
   part is detached, as SB3 computes it under ``no_grad``). At batch 256 a pass costs its per-op
   overhead, not its rows, so this saves one of the two actor passes. Exploration noise is drawn
-  in one call of ``2B`` rows instead of two of ``B`` (the same stream, first half then second);
+  in one call of ``2B`` rows instead of two of ``B`` (the same stream, first half then second).
+  An eqrobot net runs its MLP on the next-state rows without autograd
+  (``EquivariantNet.rows_needing_grad``): their backward pass would only multiply zeros;
 * the actor loss's backward pass skips the critics' parameters (SB3 computes those gradients and
   discards them: the next critic step starts from ``zero_grad``);
 * the actor's and critics' Adam steps through :func:`fused_adam_step` (the same fused kernel on
@@ -20,6 +22,8 @@ gSDE falls back to it too.
 """
 
 from __future__ import annotations
+
+from contextlib import nullcontext
 
 import numpy as np
 import torch
@@ -116,10 +120,13 @@ class FewerOpsSACUpdateMixin:
             obs = replay_data.observations
             n = replay_data.actions.shape[0]
 
-            # the current actor on s and s' in one pass (SB3: two, the second under no_grad)
-            actions_all, log_prob_all = self.actor.action_log_prob(
-                _stack_obs(obs, replay_data.next_observations)
-            )
+            # the current actor on s and s' in one pass (SB3: two, the second under no_grad); an
+            # eqrobot net keeps autograd to the s rows (the s' half is detached below)
+            net = getattr(self.actor, "net", None)
+            with net.rows_needing_grad(n) if hasattr(net, "rows_needing_grad") else nullcontext():
+                actions_all, log_prob_all = self.actor.action_log_prob(
+                    _stack_obs(obs, replay_data.next_observations)
+                )
             actions_pi, log_prob = actions_all[:n], log_prob_all[:n].reshape(-1, 1)
             next_actions, next_log_prob = actions_all[n:].detach(), log_prob_all[n:].detach()
 

@@ -78,3 +78,28 @@ def test_net_output_bits_do_not_depend_on_grad_mode(B):
         without = net(x)
     assert torch.equal(with_grad.detach(), without)
     assert torch.equal(net(x.requires_grad_()).detach(), without)
+
+
+@pytest.mark.parametrize("vector_layers", [0, 1])
+def test_rows_needing_grad(vector_layers):
+    spec = ArraySpec([("base", "point"), ("ee", "point"), ("v", "vector"), ("w", "scalar", 2)])
+    out = ArraySpec([("d", "vector"), ("g", "scalar", 3)])
+    torch.manual_seed(1)
+    net = EquivariantNet(spec, out, hidden=16, vector_layers=vector_layers, compress_invariants=True).double()
+    params = list(net.parameters())
+    x = torch.randn(10, spec.dim, dtype=torch.float64)
+    w = torch.randn(10, out.dim, dtype=torch.float64)
+    plain = net(x)
+    with net.rows_needing_grad(4):
+        split = net(x)
+        with torch.no_grad():
+            assert torch.equal(net(x), plain.detach())  # no gradients: the ordinary pass
+    assert net._grad_rows is None
+    torch.testing.assert_close(split, plain, rtol=1e-13, atol=1e-13)
+    want = torch.autograd.grad((plain[:4] * w[:4]).sum(), params)
+    got = torch.autograd.grad((split * w).sum(), params)  # the last 6 rows contribute nothing
+    for a, b in zip(got, want, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
+    with pytest.raises(ValueError, match="n must be"):
+        with net.rows_needing_grad(0):
+            pass
