@@ -13,7 +13,8 @@ cannot change:
 * the actor loss's backward pass skips the critics' parameters (SB3 computes those gradients and
   discards them: the next critic step starts from ``zero_grad``);
 * the actor's and critics' Adam steps through :func:`fused_adam_step` (the same fused kernel on
-  the same state, without the per-call Python of ``Optimizer.step``);
+  the same state, without the per-call Python of ``Optimizer.step``), gradients reset by
+  :func:`zero_grad`, the critics' parameter lists made once;
 * the polyak update as two ``torch._foreach`` ops (SB3's ``mul_`` then ``add(alpha=tau)``, same
   rounding) instead of two ops per tensor.
 
@@ -90,6 +91,17 @@ def fused_adam_step(optimizer: torch.optim.Optimizer) -> None:
         )
 
 
+def zero_grad(optimizer: torch.optim.Optimizer) -> None:
+    """``optimizer.zero_grad()`` (``set_to_none=True``, as SB3 calls it) as a plain loop: 10x cheaper
+    than the method's profiling and bookkeeping around the same ``p.grad = None``. An optimizer
+    class with its own ``zero_grad`` keeps it."""
+    if type(optimizer).zero_grad is not torch.optim.Optimizer.zero_grad:
+        return optimizer.zero_grad()
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            p.grad = None
+
+
 def _stack_obs(obs, next_obs):
     if isinstance(obs, dict):
         return {k: torch.cat([obs[k], next_obs[k]], dim=0) for k in obs}
@@ -101,6 +113,9 @@ class FewerOpsSACUpdateMixin:
 
     fewer_ops_update: bool = True
 
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "_fewer_ops_params"]
+
     def train(self, gradient_steps: int, batch_size: int = 64) -> None:
         if not self.fewer_ops_update or self.use_sde:
             return super().train(gradient_steps, batch_size)
@@ -110,8 +125,12 @@ class FewerOpsSACUpdateMixin:
             optimizers += [self.ent_coef_optimizer]
         self._update_learning_rate(optimizers)
 
-        critic_params = list(self.critic.parameters())
-        target_params = list(self.critic_target.parameters())
+        cached = self.__dict__.get("_fewer_ops_params")
+        if cached is None or cached[0] is not self.critic or cached[1] is not self.critic_target:
+            cached = (self.critic, self.critic_target, list(self.critic.parameters()))
+            cached += (list(self.critic_target.parameters()),)
+            self.__dict__["_fewer_ops_params"] = cached  # left out of save(): _excluded_save_params
+        critic_params, target_params = cached[2], cached[3]
         grad_flags = [p.requires_grad for p in critic_params]
         ent_coef_losses, ent_coefs, actor_losses, critic_losses = [], [], [], []
         for gradient_step in range(gradient_steps):
@@ -139,7 +158,7 @@ class FewerOpsSACUpdateMixin:
                 ent_coef = self.ent_coef_tensor
             ent_coefs.append(ent_coef.item())
             if ent_coef_loss is not None and self.ent_coef_optimizer is not None:
-                self.ent_coef_optimizer.zero_grad()
+                zero_grad(self.ent_coef_optimizer)
                 ent_coef_loss.backward()
                 self.ent_coef_optimizer.step()
 
@@ -154,7 +173,7 @@ class FewerOpsSACUpdateMixin:
             current_q_values = self.critic(obs, replay_data.actions)
             critic_loss = 0.5 * sum(F.mse_loss(current_q, target_q_values) for current_q in current_q_values)
             critic_losses.append(critic_loss.item())
-            self.critic.optimizer.zero_grad()
+            zero_grad(self.critic.optimizer)
             critic_loss.backward()
             fused_adam_step(self.critic.optimizer)
 
@@ -166,7 +185,7 @@ class FewerOpsSACUpdateMixin:
                 min_qf_pi, _ = torch.min(q_values_pi, dim=1, keepdim=True)
                 actor_loss = (ent_coef * log_prob - min_qf_pi).mean()
                 actor_losses.append(actor_loss.item())
-                self.actor.optimizer.zero_grad()
+                zero_grad(self.actor.optimizer)
                 actor_loss.backward()
             finally:
                 for p, flag in zip(critic_params, grad_flags, strict=True):

@@ -83,3 +83,34 @@ def test_falls_back_to_step():
         opt.register_step_post_hook(lambda *args: calls.append(2))
         fused_adam_step(opt)
         assert calls[-1] == 2 and not torch.equal(params[0].detach(), torch.ones(3))
+
+
+def test_zero_grad_sets_every_gradient_to_none():
+    from eqrobot.policies.sac_update import zero_grad
+
+    params = [torch.nn.Parameter(torch.ones(2)) for _ in range(3)]
+    opt = torch.optim.Adam([{"params": params[:2]}, {"params": params[2:]}])
+    for p in params:
+        p.grad = torch.ones(2)
+    zero_grad(opt)
+    assert all(p.grad is None for p in params)
+
+
+def test_saved_model_leaves_the_update_cache_out(tmp_path, toy_env):
+    from stable_baselines3 import HerReplayBuffer
+
+    from eqrobot.policies.sac import EquivariantSAC
+
+    model = EquivariantSAC(
+        "EquivariantPolicy", toy_env, learning_starts=60, batch_size=16, replay_buffer_class=HerReplayBuffer,
+        policy_kwargs={"net_arch": [8, 8]}, seed=0,
+    )  # fmt: skip
+    model.learn(64)
+    assert "_fewer_ops_params" in model.__dict__  # the update ran and cached its lists
+    model.save(tmp_path / "m.zip")
+    loaded = EquivariantSAC.load(tmp_path / "m.zip", env=toy_env)
+    assert "_fewer_ops_params" not in loaded.__dict__
+    loaded.replay_buffer = model.replay_buffer  # (SB3 saves no buffer)
+    loaded.set_logger(model.logger)
+    loaded.train(gradient_steps=1, batch_size=16)  # and trains with its own parameters
+    assert loaded.__dict__["_fewer_ops_params"][2][0] is next(loaded.critic.parameters())
