@@ -48,7 +48,7 @@ BUCKETS = [
     ("acting (policy.predict)", "common/policies.py", "predict"),
     ("store transition + HER add", "off_policy_algorithm.py", "_store_transition"),
     ("SAC.train (all updates)", ("sac/sac.py", "policies/sac_update.py"), "train"),
-    ("  HER sample + relabel", "her_replay_buffer.py", "sample"),
+    ("  HER sample + relabel", ("her_replay_buffer.py", "rl/her.py"), "sample"),
     ("    compute_reward", "", "compute_reward"),
     ("  actor (action_log_prob)", "", "action_log_prob"),
     ("  backward passes", "torch/_tensor.py", "backward"),

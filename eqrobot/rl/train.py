@@ -220,14 +220,15 @@ def build_model(c: TrainConfig, venv, tb_dir: str | None):
     from stable_baselines3.common.noise import NormalActionNoise
 
     from eqrobot.rl.augmentation import augmented_buffer_class
+    from eqrobot.rl.her import FastHerReplayBuffer
 
     hp = dict(c.hyperparams)
     sigma = hp.pop("action_noise_sigma", None)
     if sigma:
         dim = venv.action_space.shape[0]
         hp["action_noise"] = NormalActionNoise(np.zeros(dim), np.full(dim, float(sigma)))
-    if c.her:
-        hp["replay_buffer_class"] = HerReplayBuffer
+    if c.her:  # SB3's buffer, sampled for less (eqrobot/rl/her.py); augmentation subclasses SB3's own
+        hp["replay_buffer_class"] = HerReplayBuffer if c.augment is not None else FastHerReplayBuffer
         hp["replay_buffer_kwargs"] = {**HER_KWARGS, **(hp.get("replay_buffer_kwargs") or {})}
     if c.augment is not None:  # after HER: the augmented buffer relabels first, then transforms
         base = hp.get("replay_buffer_class") or DictReplayBuffer
