@@ -12,9 +12,9 @@ cannot change:
   (``EquivariantNet.rows_needing_grad``): their backward pass would only multiply zeros;
 * the actor loss's backward pass skips the critics' parameters (SB3 computes those gradients and
   discards them: the next critic step starts from ``zero_grad``);
-* the actor's and critics' Adam steps through :func:`fused_adam_step` (the same fused kernel on
-  the same state, without the per-call Python of ``Optimizer.step``), gradients reset by
-  :func:`zero_grad`, the critics' parameter lists made once;
+* the three Adam steps, the gradient resets and the entropy-coefficient loss's gradient without
+  torch's per-call Python, bit-identical (:mod:`eqrobot.policies.fast_optim`); the critics'
+  parameter lists made once;
 * the polyak update as two ``torch._foreach`` ops (SB3's ``mul_`` then ``add(alpha=tau)``, same
   rounding) instead of two ops per tensor.
 
@@ -29,77 +29,8 @@ from contextlib import nullcontext
 import numpy as np
 import torch
 import torch.nn.functional as F
-import torch.optim.optimizer as _optim
 
-
-def fused_adam_step(optimizer: torch.optim.Optimizer) -> None:
-    """``optimizer.step()`` for torch's fused Adam with one parameter group, without the per-call
-    Python around its kernel (hook dispatch, state checks per parameter, grouping by device): the
-    same ``torch._fused_adam_`` on the same state tensors, so bit-identical (2x cheaper on CPU for
-    the critics' 12 tensors). Anything else takes ``optimizer.step()``: another optimizer or
-    configuration, hooks, a patched ``step`` (LR schedulers), the first step (state not made yet),
-    a parameter without gradient, mixed devices or dtypes."""
-    group = optimizer.param_groups[0] if len(optimizer.param_groups) == 1 else None
-    if (
-        group is None
-        or type(optimizer) is not torch.optim.Adam
-        or not group["fused"]
-        or group["amsgrad"]
-        or group["capturable"]
-        or group["differentiable"]
-        or group.get("decoupled_weight_decay", False)
-        or isinstance(group["lr"], torch.Tensor)
-        or any(isinstance(b, torch.Tensor) for b in group["betas"])
-        or "step" in optimizer.__dict__
-        or optimizer._optimizer_step_pre_hooks
-        or optimizer._optimizer_step_post_hooks
-        or _optim._global_optimizer_pre_hooks
-        or _optim._global_optimizer_post_hooks
-        or getattr(optimizer, "grad_scale", None) is not None
-        or getattr(optimizer, "found_inf", None) is not None
-    ):
-        return optimizer.step()
-    params = group["params"]
-    first = params[0]
-    grads, states = [], []
-    for p in params:
-        g, st = p.grad, optimizer.state.get(p)
-        if g is None or not st or g.is_sparse or p.dtype != first.dtype or p.device != first.device:
-            return optimizer.step()
-        grads.append(g)
-        states.append(st)
-    steps = [st["step"] for st in states]
-    beta1, beta2 = group["betas"]
-    with torch.no_grad():
-        torch._foreach_add_(steps, 1)
-        torch._fused_adam_(
-            params,
-            grads,
-            [st["exp_avg"] for st in states],
-            [st["exp_avg_sq"] for st in states],
-            [],
-            steps,
-            amsgrad=False,
-            lr=group["lr"],
-            beta1=beta1,
-            beta2=beta2,
-            weight_decay=group["weight_decay"],
-            eps=group["eps"],
-            maximize=group["maximize"],
-            grad_scale=None,
-            found_inf=None,
-        )
-
-
-def zero_grad(optimizer: torch.optim.Optimizer) -> None:
-    """``optimizer.zero_grad()`` (``set_to_none=True``, as SB3 calls it) as a plain loop: 10x cheaper
-    than the method's profiling and bookkeeping around the same ``p.grad = None``. An optimizer
-    class with its own ``zero_grad`` keeps it."""
-    if type(optimizer).zero_grad is not torch.optim.Optimizer.zero_grad:
-        return optimizer.zero_grad()
-    for group in optimizer.param_groups:
-        for p in group["params"]:
-            p.grad = None
+from eqrobot.policies.fast_optim import adam_step, ent_coef_grad, zero_grad
 
 
 def _stack_obs(obs, next_obs):
@@ -152,15 +83,17 @@ class FewerOpsSACUpdateMixin:
             ent_coef_loss = None
             if self.ent_coef_optimizer is not None and self.log_ent_coef is not None:
                 ent_coef = torch.exp(self.log_ent_coef.detach())
-                ent_coef_loss = -(self.log_ent_coef * (log_prob + self.target_entropy).detach()).mean()
+                entropy_target = (log_prob + self.target_entropy).detach()
+                with torch.no_grad():  # its gradient is written directly below
+                    ent_coef_loss = -(self.log_ent_coef * entropy_target).mean()
                 ent_coef_losses.append(ent_coef_loss.item())
             else:
                 ent_coef = self.ent_coef_tensor
             ent_coefs.append(ent_coef.item())
             if ent_coef_loss is not None and self.ent_coef_optimizer is not None:
                 zero_grad(self.ent_coef_optimizer)
-                ent_coef_loss.backward()
-                self.ent_coef_optimizer.step()
+                self.log_ent_coef.grad = ent_coef_grad(self.log_ent_coef, entropy_target)
+                adam_step(self.ent_coef_optimizer)
 
             with torch.no_grad():
                 next_q_values = torch.cat(
@@ -175,7 +108,7 @@ class FewerOpsSACUpdateMixin:
             critic_losses.append(critic_loss.item())
             zero_grad(self.critic.optimizer)
             critic_loss.backward()
-            fused_adam_step(self.critic.optimizer)
+            adam_step(self.critic.optimizer)
 
             # the actor loss differentiates through the critics, not into their parameters
             for p in critic_params:
@@ -190,7 +123,7 @@ class FewerOpsSACUpdateMixin:
             finally:
                 for p, flag in zip(critic_params, grad_flags, strict=True):
                     p.requires_grad_(flag)
-            fused_adam_step(self.actor.optimizer)
+            adam_step(self.actor.optimizer)
 
             if gradient_step % self.target_update_interval == 0:
                 with torch.no_grad():  # SB3's polyak_update: target * (1 - tau), then + tau * param

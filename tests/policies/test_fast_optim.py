@@ -1,10 +1,11 @@
-"""fused_adam_step (eqrobot.policies.sac_update) is optimizer.step() of a fused Adam, bit for bit,
-and hands every case it does not cover to optimizer.step()."""
+"""eqrobot.policies.fast_optim: adam_step is optimizer.step() of a fused or default CPU Adam, bit
+for bit, and hands every case it does not cover to optimizer.step(); ent_coef_grad is autograd's
+gradient of SAC's entropy-coefficient loss, bit for bit."""
 
 import pytest
 import torch
 
-from eqrobot.policies.sac_update import fused_adam_step
+from eqrobot.policies.fast_optim import adam_step, ent_coef_grad, zero_grad
 
 SHAPES = [(64, 107), (64,), (64, 64), (64,), (1, 64), (1,)]
 
@@ -33,9 +34,19 @@ def _assert_same(a, b):
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{}, {"weight_decay": 0.01}, {"maximize": True}, {"betas": (0.8, 0.9), "eps": 1e-6}]
+    ("kwargs", "direct"),
+    [
+        ({}, True),
+        ({"weight_decay": 0.01}, True),
+        ({"maximize": True}, True),
+        ({"betas": (0.8, 0.9), "eps": 1e-6}, True),
+        ({"fused": None}, True),  # SB3's entropy-coefficient Adam: torch's single-tensor path
+        ({"fused": None, "betas": (0.5, 0.7)}, True),
+        ({"fused": None, "weight_decay": 0.01}, False),  # not covered: optimizer.step()
+        ({"fused": None, "foreach": True}, False),
+    ],
 )
-def test_bit_identical_to_step(kwargs, monkeypatch):
+def test_bit_identical_to_step(kwargs, direct, monkeypatch):
     a, b = _twins(**kwargs)
     g = torch.Generator().manual_seed(1)
     adam_step = torch.optim.Adam.step
@@ -47,9 +58,9 @@ def test_bit_identical_to_step(kwargs, monkeypatch):
             for o in (a[1], b[1]):
                 o.param_groups[0]["lr"] = 3e-4
         adam_step(a[1])
-        if i == 1:  # from the second step on, the kernel is called directly
+        if i == 1 and direct:  # from the second step on, the arithmetic is run directly
             monkeypatch.setattr(torch.optim.Adam, "step", None)
-        fused_adam_step(b[1])
+        adam_step(b[1])
         _assert_same(a, b)
     monkeypatch.undo()
     b[1].load_state_dict(a[1].state_dict())  # still an ordinary optimizer
@@ -64,16 +75,16 @@ def test_falls_back_to_step():
     for opt in (a, b):  # first step: the state is made by step() itself
         _set_grads(opt[0], grads)
     a[1].step()
-    fused_adam_step(b[1])
+    adam_step(b[1])
     _assert_same(a, b)
     grads[2] = None
     _set_grads(a[0], grads)
     _set_grads(b[0], grads)
     a[1].step()
-    fused_adam_step(b[1])
+    adam_step(b[1])
     _assert_same(a, b)
     handle = b[1].register_step_post_hook(lambda *args: calls.append(1))
-    fused_adam_step(b[1])
+    adam_step(b[1])
     assert calls == [1]
     handle.remove()
     for fused in (False, None):
@@ -81,13 +92,11 @@ def test_falls_back_to_step():
         opt = torch.optim.Adam(params, lr=0.1, fused=fused)
         params[0].grad = torch.ones(3)
         opt.register_step_post_hook(lambda *args: calls.append(2))
-        fused_adam_step(opt)
+        adam_step(opt)
         assert calls[-1] == 2 and not torch.equal(params[0].detach(), torch.ones(3))
 
 
 def test_zero_grad_sets_every_gradient_to_none():
-    from eqrobot.policies.sac_update import zero_grad
-
     params = [torch.nn.Parameter(torch.ones(2)) for _ in range(3)]
     opt = torch.optim.Adam([{"params": params[:2]}, {"params": params[2:]}])
     for p in params:
@@ -114,3 +123,15 @@ def test_saved_model_leaves_the_update_cache_out(tmp_path, toy_env):
     loaded.set_logger(model.logger)
     loaded.train(gradient_steps=1, batch_size=16)  # and trains with its own parameters
     assert loaded.__dict__["_fewer_ops_params"][2][0] is next(loaded.critic.parameters())
+
+
+@pytest.mark.parametrize("n", [256, 100, 7])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_ent_coef_grad_is_autograds(n, dtype):
+    g = torch.Generator().manual_seed(n)
+    for _ in range(20):
+        log_ent_coef = (torch.randn(1, generator=g, dtype=dtype) * 3).requires_grad_()
+        target = (torch.randn(n, 1, generator=g, dtype=dtype) * 5 - 4).detach()
+        (-(log_ent_coef * target).mean()).backward()
+        got = ent_coef_grad(log_ent_coef, target)
+        assert got.shape == log_ent_coef.shape and torch.equal(got, log_ent_coef.grad)
