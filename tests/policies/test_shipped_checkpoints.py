@@ -2,8 +2,10 @@
 
 ``checkpoint_reference.npz`` holds, per checkpoint, observations taken from its env and the
 deterministic actions and critic values that the policy code of commit ca75a27 (before the training
-speed-ups of issue 14) computed for them. Re-record only on purpose, with the code whose outputs
-are the reference: ``python tests/policies/test_shipped_checkpoints.py --record``.
+speed-ups of issue 14) computed for them (``headline_push/``: the code of 9750066, when they were
+added). Re-record only on purpose, with the code whose outputs are the reference:
+``python tests/policies/test_shipped_checkpoints.py --record`` (every checkpoint) or
+``--record-missing`` (only checkpoints without a reference yet, keeping the others' as they are).
 """
 
 from __future__ import annotations
@@ -56,9 +58,11 @@ def _outputs(model, obs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]
     return actions, torch.cat(q, dim=1).numpy()
 
 
-def record() -> None:
-    arrays = {}
+def record(missing_only: bool = False) -> None:
+    arrays = dict(np.load(REFERENCE)) if missing_only and REFERENCE.exists() else {}
     for path in CHECKPOINTS:
+        if f"{_key(path)}|actions" in arrays:
+            continue
         model = _load(path)
         obs = _observations(model)
         actions, q = _outputs(model, obs)
@@ -83,6 +87,6 @@ def test_shipped_checkpoint_acts_as_recorded(path):
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] != ["--record"]:
-        raise SystemExit("usage: python tests/policies/test_shipped_checkpoints.py --record")
-    record()
+    if sys.argv[1:] not in (["--record"], ["--record-missing"]):
+        raise SystemExit("usage: python tests/policies/test_shipped_checkpoints.py --record | --record-missing")
+    record(missing_only=sys.argv[1:] == ["--record-missing"])
