@@ -16,10 +16,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 from gymnasium import spaces
 from stable_baselines3.common.policies import BaseModel
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+from stable_baselines3.common.utils import get_device
 from torch import nn
 
 from eqrobot.geometry.spec import ArraySpec, GeometrySpec
@@ -88,13 +90,44 @@ def input_spec(geometry_spec: GeometrySpec, obs_keys: tuple[str, ...] = DEFAULT_
     return ArraySpec.concat({key: geometry_spec.parts()[key] for key in obs_keys})
 
 
+def first_parameter(module: nn.Module) -> nn.Parameter | None:
+    """``next(module.parameters(), None)`` without walking the module tree on every call.
+
+    SB3's ``device`` and our dtype look-ups call it several times per env step, and the walk visits
+    every submodule (~40 us for an actor). Where the parameter lives (its module and name) is found
+    once and kept in ``module.__dict__`` (not a registered attribute: no state-dict change); reading
+    it from that module's ``_parameters`` each time returns the current tensor, also after
+    ``.to()``/``.double()`` replaced it."""
+    where = module.__dict__.get("_first_parameter_at")
+    if where is not None:
+        param = where[0]._parameters.get(where[1])
+        if param is not None:
+            return param
+    for owner in module.modules():
+        for name, param in owner._parameters.items():
+            if param is not None:
+                module.__dict__["_first_parameter_at"] = (owner, name)
+                return param
+    return None
+
+
+def parameter_device(module: nn.Module) -> torch.device:
+    """SB3's ``BaseModel.device``: the first parameter's device, else ``cpu``."""
+    param = first_parameter(module)
+    return get_device("cpu") if param is None else param.device
+
+
 class SpecFeaturesMixin:
     """``extract_features`` that keeps the policy's own dtype (SB3's ``preprocess_obs`` casts to
     float32), so a policy converted with ``.double()`` runs, and can be tested, in float64."""
 
+    @property
+    def device(self) -> torch.device:
+        return parameter_device(self)
+
     def extract_features(self, obs, features_extractor=None):
         extractor = self.features_extractor if features_extractor is None else features_extractor
-        dtype = next(self.parameters()).dtype
+        dtype = first_parameter(self).dtype
         if not isinstance(obs, dict):
             raise SpecError(f"equivariant policies take Dict observations, got {type(obs).__name__}")
         return extractor({k: torch.as_tensor(v).to(dtype) for k, v in obs.items()})
@@ -246,6 +279,65 @@ class SpecPolicyMixin:
         """SB3's ``set_training_mode`` without its cost (see :func:`set_training_mode_cached`)."""
         set_training_mode_cached(self, mode)
 
+    @property
+    def device(self) -> torch.device:
+        return parameter_device(self)
+
+    fast_predict: bool = True
+    """Act through :meth:`predict`'s lean path for Dict observations of numpy arrays (set False on the
+    policy or class for SB3's own ``predict``, e.g. to compare)."""
+
+    def predict(self, observation, state=None, episode_start=None, deterministic: bool = False):
+        """SB3's ``BasePolicy.predict`` with a lean path for the common case, the same actions bit for
+        bit: a Dict observation of numpy arrays (one observation or a batch) becomes tensors without
+        SB3's deep copy and per-key checks, and the net runs under ``torch.inference_mode`` (no
+        autograd bookkeeping at all). Anything else (other inputs, shapes SB3 rejects) goes to SB3."""
+        converted = self._dict_obs_to_tensor(observation) if self.fast_predict else None
+        if converted is None:
+            return super().predict(observation, state, episode_start, deterministic)
+        obs_tensor, vectorized_env = converted
+        self.set_training_mode(False)
+        with torch.inference_mode():
+            actions = self._predict(obs_tensor, deterministic=deterministic)
+        actions = actions.cpu().numpy().reshape((-1, *self.action_space.shape))
+        if isinstance(self.action_space, spaces.Box):  # as SB3: unscale squashed actions, else clip
+            if self.squash_output:
+                actions = self.unscale_action(actions)
+            else:
+                actions = np.clip(actions, self.action_space.low, self.action_space.high)
+        if not vectorized_env:
+            actions = actions.squeeze(axis=0)
+        return actions, state
+
+    def _dict_obs_to_tensor(self, observation) -> tuple[dict[str, torch.Tensor], bool] | None:
+        """SB3's ``obs_to_tensor`` for a dict of numpy arrays whose keys are the observation space's
+        and whose shapes are each key's shape (one observation) or a batch of them; None otherwise.
+        Like SB3 it copies the arrays (``torch.tensor``), keeps their dtype and adds the batch axis."""
+        if not isinstance(observation, dict):
+            return None
+        shapes = self.__dict__.get("_obs_shapes")
+        if shapes is None:
+            space = self.observation_space
+            ok = isinstance(space, spaces.Dict) and all(
+                isinstance(s, spaces.Box) and len(s.shape) == 1 for s in space.spaces.values()
+            )  # flat boxes only: no image transposes
+            shapes = self.__dict__["_obs_shapes"] = (
+                {k: s.shape for k, s in space.spaces.items()} if ok else {}
+            )
+        if not shapes or len(observation) != len(shapes):
+            return None
+        device, out, vectorized_env = self.device, {}, False
+        for key, obs in observation.items():
+            shape = shapes.get(key)
+            if shape is None or not isinstance(obs, np.ndarray):
+                return None
+            if obs.shape != shape:
+                if obs.shape[1:] != shape:
+                    return None  # SB3 raises its own error for this
+                vectorized_env = True
+            out[key] = torch.tensor(obs.reshape((-1, *shape)), device=device)
+        return out, vectorized_env
+
     def _net_args(self) -> dict[str, Any]:
         return {"geometry_spec": self.geometry_spec, "net": self.net_kind, "net_kwargs": self.net_kwargs}
 
@@ -321,6 +413,12 @@ class InvariantCritic(SpecFeaturesMixin, BaseModel):
     def forward(self, obs, actions: torch.Tensor) -> tuple[torch.Tensor, ...]:
         with torch.set_grad_enabled(not self.share_features_extractor and torch.is_grad_enabled()):
             features = self.extract_features(obs, self.features_extractor)
+        return self.q_values(features, actions)
+
+    def q_values(self, features: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """:meth:`forward` on ``features`` already extracted from the observation (the SAC update
+        extracts them once per batch for the actor and all critic passes; see
+        :func:`same_features`)."""
         x = torch.cat([features, actions], dim=1)
         if self.grouped:
             return grouped_forward(self.q_networks, x)
@@ -330,3 +428,23 @@ class InvariantCritic(SpecFeaturesMixin, BaseModel):
         with torch.no_grad():
             features = self.extract_features(obs, self.features_extractor)
         return self.q_networks[0](torch.cat([features, actions], dim=1))
+
+
+def same_features(*models) -> bool:
+    """True when every model's ``extract_features`` gives the same tensor for the same observation:
+    all parameter-free :class:`SpecFlattenExtractor` with the same keys and scales, and models of
+    one dtype. Then features extracted once can be fed to each (bit for bit what each computes)."""
+    extractors = [getattr(m, "features_extractor", None) for m in models]
+    if not all(isinstance(e, SpecFlattenExtractor) for e in extractors):
+        return False
+    first = extractors[0]
+    params = [first_parameter(m) for m in models]
+    if any(p is None for p in params) or len({p.dtype for p in params}) > 1:
+        return False
+    return all(
+        e.obs_keys == first.obs_keys
+        and e._identity == first._identity
+        and torch.equal(e.factors, first.factors)
+        and not any(True for _ in e.parameters())
+        for e in extractors
+    )
