@@ -78,12 +78,12 @@ class FewerOpsSACUpdateMixin:
             cached is None
             or cached[0] is not self.critic
             or cached[1] is not self.critic_target
-            or cached[2] is not self.actor
+            or cached[4] is not self.actor
         ):
-            cached = (self.critic, self.critic_target, self.actor, list(self.critic.parameters()))
-            cached += (list(self.critic_target.parameters()), self._can_share_features())
+            cached = (self.critic, self.critic_target, list(self.critic.parameters()))
+            cached += (list(self.critic_target.parameters()), self.actor, self._can_share_features())
             self.__dict__["_fewer_ops_params"] = cached  # left out of save(): _excluded_save_params
-        critic_params, target_params = cached[3], cached[4]
+        critic_params, target_params = cached[2], cached[3]
         share = cached[5] and self.share_obs_features
         grad_flags = [p.requires_grad for p in critic_params]
         ent_coef_losses, ent_coefs, actor_losses, critic_losses = [], [], [], []
