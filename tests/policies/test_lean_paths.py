@@ -2,6 +2,8 @@
 (common.SpecPolicyMixin), the cached parameter look-up, and the SAC update's one feature extraction
 per batch (sac_update.FewerOpsSACUpdateMixin.share_obs_features)."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -69,6 +71,9 @@ def test_cached_first_parameter_follows_dtype_and_replacement(toy_env):
     obs, _ = toy_env.reset(seed=3)
     policy.float()
     assert policy.predict(obs)[0].dtype == np.float32
+    clone = copy.deepcopy(policy)  # the cached place follows the copy, not the original
+    assert first_parameter(clone.actor) is next(clone.actor.parameters())
+    assert first_parameter(clone.actor) is not first_parameter(policy.actor)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
