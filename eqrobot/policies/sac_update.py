@@ -14,6 +14,8 @@ cannot change:
   fields scaled) extracted once per batch for ``s`` and once for ``s'``, and fed to the actor pass,
   the target pass and both critic passes (SB3 extracts them in each), where
   :func:`~eqrobot.policies.common.same_features` says every extractor computes the same tensor;
+* the target pass under ``torch.inference_mode`` (no version counters or autograd metadata; SB3:
+  ``no_grad``);
 * the actor loss's backward pass skips the critics' parameters (SB3 computes those gradients and
   discards them: the next critic step starts from ``zero_grad``);
 * the three Adam steps, the gradient resets and the entropy-coefficient loss's gradient without
@@ -55,6 +57,9 @@ class FewerOpsSACUpdateMixin:
     share_obs_features: bool = True
     """Extract the observation features once per batch for the actor, critic and target passes
     (where :func:`~eqrobot.policies.common.same_features` holds); False: each pass extracts its own."""
+
+    target_inference_mode: bool = True
+    """Run the target critic pass under ``torch.inference_mode`` (else ``no_grad`` only, as SB3)."""
 
     def _can_share_features(self) -> bool:
         critics = (self.critic, self.critic_target)
@@ -128,7 +133,9 @@ class FewerOpsSACUpdateMixin:
                 self.log_ent_coef.grad = ent_coef_grad(self.log_ent_coef, entropy_target)
                 adam_step(self.ent_coef_optimizer)
 
-            with torch.no_grad():
+            # the target pass needs no autograd state at all: inference mode (its tensors are only
+            # read afterwards, by the no-grad target below, never saved for a backward pass)
+            with torch.inference_mode() if self.target_inference_mode else torch.no_grad():
                 next_q_values = torch.cat(
                     self.critic_target.q_values(next_features, next_actions)
                     if share
@@ -137,6 +144,7 @@ class FewerOpsSACUpdateMixin:
                 )
                 next_q_values, _ = torch.min(next_q_values, dim=1, keepdim=True)
                 next_q_values = next_q_values - ent_coef * next_log_prob.reshape(-1, 1)
+            with torch.no_grad():  # a normal tensor: the critic loss's backward saves it
                 target_q_values = replay_data.rewards + (1 - replay_data.dones) * discounts * next_q_values
 
             if share:

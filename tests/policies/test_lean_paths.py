@@ -77,7 +77,7 @@ def test_cached_first_parameter_follows_dtype_and_replacement(toy_env):
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_shared_feature_extraction_update_is_bit_identical(dtype, toy_env):
+def test_shared_features_and_inference_mode_target_update_is_bit_identical(dtype, toy_env):
     def fresh():
         kwargs = dict(learning_starts=100, batch_size=64, replay_buffer_class=HerReplayBuffer)
         # the entropy coefficient's parameter is float32 whatever the policy's dtype: fixed in float64
@@ -90,6 +90,7 @@ def test_shared_feature_extraction_update_is_bit_identical(dtype, toy_env):
 
     shared, separate = fresh(), fresh()
     separate.share_obs_features = False
+    separate.target_inference_mode = False  # SB3's no_grad target pass
     assert shared._can_share_features()
     before = [p.detach().clone() for p in shared.policy.parameters()]
     for model in (shared, separate):
