@@ -16,16 +16,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
 from gymnasium import spaces
 from stable_baselines3.common.policies import BaseModel
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
-from stable_baselines3.common.utils import get_device
 from torch import nn
 
 from eqrobot.geometry.spec import ArraySpec, GeometrySpec
 from eqrobot.nn.grouped import can_group, grouped_forward
+from eqrobot.policies.lean_acting import first_parameter, lean_predict, parameter_device
 from eqrobot.policies.normalization import refuse_vec_normalize_while_building
 
 DEFAULT_OBS_KEYS = ("observation", "desired_goal")
@@ -88,33 +87,6 @@ def resolve_geometry_spec(
 def input_spec(geometry_spec: GeometrySpec, obs_keys: tuple[str, ...] = DEFAULT_OBS_KEYS) -> ArraySpec:
     """The flat network input layout: ``obs_keys`` parts end to end, fields prefixed ``"<key>/"``."""
     return ArraySpec.concat({key: geometry_spec.parts()[key] for key in obs_keys})
-
-
-def first_parameter(module: nn.Module) -> nn.Parameter | None:
-    """``next(module.parameters(), None)`` without walking the module tree on every call.
-
-    SB3's ``device`` and our dtype look-ups call it several times per env step, and the walk visits
-    every submodule (~40 us for an actor). Where the parameter lives (its module and name) is found
-    once and kept in ``module.__dict__`` (not a registered attribute: no state-dict change); reading
-    it from that module's ``_parameters`` each time returns the current tensor, also after
-    ``.to()``/``.double()`` replaced it."""
-    where = module.__dict__.get("_first_parameter_at")
-    if where is not None:
-        param = where[0]._parameters.get(where[1])
-        if param is not None:
-            return param
-    for owner in module.modules():
-        for name, param in owner._parameters.items():
-            if param is not None:
-                module.__dict__["_first_parameter_at"] = (owner, name)
-                return param
-    return None
-
-
-def parameter_device(module: nn.Module) -> torch.device:
-    """SB3's ``BaseModel.device``: the first parameter's device, else ``cpu``."""
-    param = first_parameter(module)
-    return get_device("cpu") if param is None else param.device
 
 
 class SpecFeaturesMixin:
@@ -284,59 +256,15 @@ class SpecPolicyMixin:
         return parameter_device(self)
 
     fast_predict: bool = True
-    """Act through :meth:`predict`'s lean path for Dict observations of numpy arrays (set False on the
-    policy or class for SB3's own ``predict``, e.g. to compare)."""
+    """Act through :func:`~eqrobot.policies.lean_acting.lean_predict` (set False on the policy or
+    class for SB3's own ``predict``, e.g. to compare)."""
 
     def predict(self, observation, state=None, episode_start=None, deterministic: bool = False):
-        """SB3's ``BasePolicy.predict`` with a lean path for the common case, the same actions bit for
-        bit: a Dict observation of numpy arrays (one observation or a batch) becomes tensors without
-        SB3's deep copy and per-key checks, and the net runs under ``torch.inference_mode`` (no
-        autograd bookkeeping at all). Anything else (other inputs, shapes SB3 rejects) goes to SB3."""
-        converted = self._dict_obs_to_tensor(observation) if self.fast_predict else None
-        if converted is None:
-            return super().predict(observation, state, episode_start, deterministic)
-        obs_tensor, vectorized_env = converted
-        self.set_training_mode(False)
-        with torch.inference_mode():
-            actions = self._predict(obs_tensor, deterministic=deterministic)
-        actions = actions.cpu().numpy().reshape((-1, *self.action_space.shape))
-        if isinstance(self.action_space, spaces.Box):  # as SB3: unscale squashed actions, else clip
-            if self.squash_output:
-                actions = self.unscale_action(actions)
-            else:
-                actions = np.clip(actions, self.action_space.low, self.action_space.high)
-        if not vectorized_env:
-            actions = actions.squeeze(axis=0)
-        return actions, state
-
-    def _dict_obs_to_tensor(self, observation) -> tuple[dict[str, torch.Tensor], bool] | None:
-        """SB3's ``obs_to_tensor`` for a dict of numpy arrays whose keys are the observation space's
-        and whose shapes are each key's shape (one observation) or a batch of them; None otherwise.
-        Like SB3 it copies the arrays (``torch.tensor``), keeps their dtype and adds the batch axis."""
-        if not isinstance(observation, dict):
-            return None
-        shapes = self.__dict__.get("_obs_shapes")
-        if shapes is None:
-            space = self.observation_space
-            ok = isinstance(space, spaces.Dict) and all(
-                isinstance(s, spaces.Box) and len(s.shape) == 1 for s in space.spaces.values()
-            )  # flat boxes only: no image transposes
-            shapes = self.__dict__["_obs_shapes"] = (
-                {k: s.shape for k, s in space.spaces.items()} if ok else {}
-            )
-        if not shapes or len(observation) != len(shapes):
-            return None
-        device, out, vectorized_env = self.device, {}, False
-        for key, obs in observation.items():
-            shape = shapes.get(key)
-            if shape is None or not isinstance(obs, np.ndarray):
-                return None
-            if obs.shape != shape:
-                if obs.shape[1:] != shape:
-                    return None  # SB3 raises its own error for this
-                vectorized_env = True
-            out[key] = torch.tensor(obs.reshape((-1, *shape)), device=device)
-        return out, vectorized_env
+        """SB3's ``BasePolicy.predict``, the same actions bit for bit, through
+        :func:`~eqrobot.policies.lean_acting.lean_predict` where it applies (Dict observations of
+        numpy arrays); anything else goes to SB3."""
+        out = lean_predict(self, observation, state, deterministic) if self.fast_predict else None
+        return super().predict(observation, state, episode_start, deterministic) if out is None else out
 
     def _net_args(self) -> dict[str, Any]:
         return {"geometry_spec": self.geometry_spec, "net": self.net_kind, "net_kwargs": self.net_kwargs}

@@ -1,6 +1,6 @@
 """The lean acting and update paths give SB3's results bit for bit: ``predict`` on Dict observations
-(common.SpecPolicyMixin), the cached parameter look-up, and the SAC update's one feature extraction
-per batch (sac_update.FewerOpsSACUpdateMixin.share_obs_features)."""
+(lean_acting, for eqrobot's and stock policies), the cached parameter look-up, and the SAC update's
+one feature extraction per batch and inference-mode target pass (sac_update)."""
 
 import copy
 
@@ -11,7 +11,7 @@ from stable_baselines3 import PPO, TD3, HerReplayBuffer
 
 import eqrobot  # noqa: F401
 from eqrobot.policies import EquivariantSAC
-from eqrobot.policies.common import first_parameter
+from eqrobot.policies.lean_acting import LeanPredict, dict_obs_to_tensor, first_parameter
 
 
 def _predict_both(policy, obs, deterministic):
@@ -41,16 +41,29 @@ def test_lean_predict_gives_sb3s_actions(algo, toy_env):
         assert not np.array_equal(lean, _predict_both(model.policy, obs, True)[0]), "sampling drew nothing"
 
 
+def test_stock_policy_acts_through_the_lean_predict_with_sb3s_actions(toy_env):
+    model = EquivariantSAC("MultiInputPolicy", toy_env, seed=0, policy_kwargs={"net_arch": [16, 16]})
+    assert isinstance(model.policy.predict, LeanPredict)
+    obs, _ = toy_env.reset(seed=3)
+    batch = {k: np.stack([v, 0.5 * v]) for k, v in obs.items()}
+    for o in (obs, batch):
+        for deterministic in (True, False):
+            lean, sb3 = _predict_both(model.policy, o, deterministic)
+            assert lean.shape == sb3.shape and np.array_equal(lean, sb3)
+    lean, _ = _predict_both(model.policy, obs, False)
+    assert not np.array_equal(lean, _predict_both(model.policy, obs, True)[0]), "sampling drew nothing"
+
+
 def test_lean_predict_leaves_other_inputs_to_sb3(toy_env):
     model = EquivariantSAC("EquivariantPolicy", toy_env, seed=0, policy_kwargs={"net_arch": [16, 16]})
     obs, _ = toy_env.reset(seed=3)
     policy = model.policy
-    assert policy._dict_obs_to_tensor(obs) is not None
+    assert dict_obs_to_tensor(policy, obs) is not None
     wrong_shape = {**obs, "observation": np.zeros((2, 3, obs["observation"].shape[0]), np.float32)}
     as_lists = {k: v.tolist() for k, v in obs.items()}
     missing_key = {k: v for k, v in obs.items() if k != "desired_goal"}
     for other in (wrong_shape, as_lists, missing_key, obs["observation"]):
-        assert policy._dict_obs_to_tensor(other) is None
+        assert dict_obs_to_tensor(policy, other) is None
     with pytest.raises(ValueError, match="Unexpected observation shape"):  # SB3's own message
         policy.predict(wrong_shape)
     lean, sb3 = _predict_both(policy, as_lists, True)  # lists: SB3's path, which converts them
