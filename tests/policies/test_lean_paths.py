@@ -93,8 +93,6 @@ def test_cached_first_parameter_follows_dtype_and_replacement(toy_env):
 def test_shared_features_and_inference_mode_target_update_is_bit_identical(dtype, toy_env):
     def fresh():
         kwargs = dict(learning_starts=100, batch_size=64, replay_buffer_class=HerReplayBuffer)
-        # the entropy coefficient's parameter is float32 whatever the policy's dtype: fixed in float64
-        kwargs["ent_coef"] = "auto" if dtype == torch.float32 else 0.05
         policy_kwargs = {"net_arch": [16, 16]}
         model = EquivariantSAC("EquivariantPolicy", toy_env, seed=0, policy_kwargs=policy_kwargs, **kwargs)
         model.learn(100)  # fills the buffer, no update yet
@@ -121,3 +119,16 @@ def test_shared_features_and_inference_mode_target_update_is_bit_identical(dtype
 def test_stock_policy_update_does_not_share_features(toy_env):
     model = EquivariantSAC("MultiInputPolicy", toy_env, seed=0, policy_kwargs={"net_arch": [16, 16]})
     assert not model._can_share_features()
+
+
+@pytest.mark.parametrize("n", [256, 7])
+def test_ent_coef_grad_of_a_float64_policy_is_autograds(n):
+    """SAC keeps ``log_ent_coef`` float32 whatever the policy's dtype; a float64 policy's target makes
+    the loss float64, and autograd casts the gradient back to float32."""
+    from eqrobot.policies.fast_optim import ent_coef_grad
+
+    log_ent_coef = torch.tensor([-0.3], requires_grad=True)
+    target = torch.randn(n, 1, dtype=torch.float64)
+    (expected,) = torch.autograd.grad(-(log_ent_coef * target).mean(), log_ent_coef)
+    got = ent_coef_grad(log_ent_coef.detach(), target)
+    assert got.dtype == torch.float32 and torch.equal(got, expected)
