@@ -24,6 +24,7 @@ from torch import nn
 
 from eqrobot.geometry.spec import ArraySpec, GeometrySpec
 from eqrobot.nn.grouped import can_group, grouped_forward
+from eqrobot.policies.lean_acting import first_parameter, lean_predict, parameter_device
 from eqrobot.policies.normalization import refuse_vec_normalize_while_building
 
 DEFAULT_OBS_KEYS = ("observation", "desired_goal")
@@ -92,9 +93,13 @@ class SpecFeaturesMixin:
     """``extract_features`` that keeps the policy's own dtype (SB3's ``preprocess_obs`` casts to
     float32), so a policy converted with ``.double()`` runs, and can be tested, in float64."""
 
+    @property
+    def device(self) -> torch.device:
+        return parameter_device(self)
+
     def extract_features(self, obs, features_extractor=None):
         extractor = self.features_extractor if features_extractor is None else features_extractor
-        dtype = next(self.parameters()).dtype
+        dtype = first_parameter(self).dtype
         if not isinstance(obs, dict):
             raise SpecError(f"equivariant policies take Dict observations, got {type(obs).__name__}")
         return extractor({k: torch.as_tensor(v).to(dtype) for k, v in obs.items()})
@@ -246,6 +251,21 @@ class SpecPolicyMixin:
         """SB3's ``set_training_mode`` without its cost (see :func:`set_training_mode_cached`)."""
         set_training_mode_cached(self, mode)
 
+    @property
+    def device(self) -> torch.device:
+        return parameter_device(self)
+
+    fast_predict: bool = True
+    """Act through :func:`~eqrobot.policies.lean_acting.lean_predict` (set False on the policy or
+    class for SB3's own ``predict``, e.g. to compare)."""
+
+    def predict(self, observation, state=None, episode_start=None, deterministic: bool = False):
+        """SB3's ``BasePolicy.predict``, the same actions bit for bit, through
+        :func:`~eqrobot.policies.lean_acting.lean_predict` where it applies (Dict observations of
+        numpy arrays); anything else goes to SB3."""
+        out = lean_predict(self, observation, state, deterministic) if self.fast_predict else None
+        return super().predict(observation, state, episode_start, deterministic) if out is None else out
+
     def _net_args(self) -> dict[str, Any]:
         return {"geometry_spec": self.geometry_spec, "net": self.net_kind, "net_kwargs": self.net_kwargs}
 
@@ -321,6 +341,12 @@ class InvariantCritic(SpecFeaturesMixin, BaseModel):
     def forward(self, obs, actions: torch.Tensor) -> tuple[torch.Tensor, ...]:
         with torch.set_grad_enabled(not self.share_features_extractor and torch.is_grad_enabled()):
             features = self.extract_features(obs, self.features_extractor)
+        return self.q_values(features, actions)
+
+    def q_values(self, features: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """:meth:`forward` on ``features`` already extracted from the observation (the SAC update
+        extracts them once per batch for the actor and all critic passes; see
+        :func:`same_features`)."""
         x = torch.cat([features, actions], dim=1)
         if self.grouped:
             return grouped_forward(self.q_networks, x)
@@ -330,3 +356,23 @@ class InvariantCritic(SpecFeaturesMixin, BaseModel):
         with torch.no_grad():
             features = self.extract_features(obs, self.features_extractor)
         return self.q_networks[0](torch.cat([features, actions], dim=1))
+
+
+def same_features(*models) -> bool:
+    """True when every model's ``extract_features`` gives the same tensor for the same observation:
+    all parameter-free :class:`SpecFlattenExtractor` with the same keys and scales, and models of
+    one dtype. Then features extracted once can be fed to each (bit for bit what each computes)."""
+    extractors = [getattr(m, "features_extractor", None) for m in models]
+    if not all(isinstance(e, SpecFlattenExtractor) for e in extractors):
+        return False
+    first = extractors[0]
+    params = [first_parameter(m) for m in models]
+    if any(p is None for p in params) or len({p.dtype for p in params}) > 1:
+        return False
+    return all(
+        e.obs_keys == first.obs_keys
+        and e._identity == first._identity
+        and torch.equal(e.factors, first.factors)
+        and not any(True for _ in e.parameters())
+        for e in extractors
+    )

@@ -138,6 +138,9 @@ def ent_coef_grad(log_ent_coef: torch.Tensor, target: torch.Tensor) -> torch.Ten
     with autograd's own ops: the seed ``-1``, divided by the element count (``MeanBackward``),
     times ``target`` (``MulBackward``), summed to the parameter's shape. One small graph's
     backward pass costs more than these four ops."""
-    seed = torch.ones((), dtype=log_ent_coef.dtype, device=log_ent_coef.device).neg()
+    # a float64 policy's target with the float32 parameter: autograd works in the promoted dtype
+    # and casts the gradient to the parameter's at the end
+    dtype = torch.result_type(log_ent_coef, target)
+    seed = torch.ones((), dtype=dtype, device=log_ent_coef.device).neg()
     per_row = seed.expand(target.shape) / target.numel()
-    return (per_row * target).sum_to_size(log_ent_coef.shape)
+    return (per_row * target).sum_to_size(log_ent_coef.shape).to(log_ent_coef.dtype)

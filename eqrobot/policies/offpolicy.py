@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import numpy as np
 from gymnasium import spaces
+from stable_baselines3.common.policies import BasePolicy
 
 from eqrobot.geometry.spec import ArraySpec
 from eqrobot.policies.common import set_training_mode_cached
 from eqrobot.policies.distributions import _vector_blocks, limit_action
+from eqrobot.policies.lean_acting import LeanPredict
 
 
 def uniform_action(action_spec: ArraySpec, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -43,9 +45,11 @@ class IsotropicExplorationMixin:
 
     def _setup_model(self) -> None:
         super()._setup_model()
-        # SB3's stock policies (the MLP baseline) get eqrobot's cheap set_training_mode too, so
-        # throughput ratios between the two policies compare networks, not bookkeeping
+        # SB3's stock policies (the MLP baseline) get eqrobot's cheap set_training_mode and lean
+        # predict too, so throughput ratios between the two policies compare networks, not bookkeeping
         self.policy.set_training_mode = CachedTrainingMode(self.policy)
+        if type(self.policy).predict is BasePolicy.predict:  # stock policies: eqrobot's lean acting too
+            self.policy.predict = LeanPredict(self.policy)
 
     def _sample_action(self, learning_starts: int, action_noise=None, n_envs: int = 1):
         spec = action_spec_of(self)
@@ -74,4 +78,3 @@ class CachedTrainingMode:
 
     def __call__(self, mode: bool) -> None:
         set_training_mode_cached(self.policy, mode)
-

@@ -104,7 +104,11 @@ class EquivariantSACActor(SpecFeaturesMixin, BasePolicy):
         return data
 
     def get_action_dist_params(self, obs) -> tuple[torch.Tensor, torch.Tensor, dict]:
-        out = self.net(self.extract_features(obs, self.features_extractor))
+        return self.dist_params_from_features(self.extract_features(obs, self.features_extractor))
+
+    def dist_params_from_features(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict]:
+        """:meth:`get_action_dist_params` on features already extracted from the observation."""
+        out = self.net(features)
         mean, log_std = out[..., : self.action_dim], out[..., self.action_dim :]
         return mean, torch.clamp(log_std, LOG_STD_MIN, LOG_STD_MAX), {}
 
@@ -114,6 +118,12 @@ class EquivariantSACActor(SpecFeaturesMixin, BasePolicy):
 
     def action_log_prob(self, obs) -> tuple[torch.Tensor, torch.Tensor]:
         mean, log_std, _ = self.get_action_dist_params(obs)
+        return self.action_dist.log_prob_from_params(mean, log_std)
+
+    def action_log_prob_from_features(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`action_log_prob` on features already extracted from the observation (the SAC update
+        shares one extraction between the actor and the critics)."""
+        mean, log_std, _ = self.dist_params_from_features(features)
         return self.action_dist.log_prob_from_params(mean, log_std)
 
     def log_prob(self, obs, actions: torch.Tensor) -> torch.Tensor:

@@ -10,6 +10,12 @@ cannot change:
   in one call of ``2B`` rows instead of two of ``B`` (the same stream, first half then second).
   An eqrobot net runs its MLP on the next-state rows without autograd
   (``EquivariantNet.rows_needing_grad``): their backward pass would only multiply zeros;
+* the observation features (the parameter-free ``SpecFlattenExtractor``: keys concatenated, point
+  fields scaled) extracted once per batch for ``s`` and once for ``s'``, and fed to the actor pass,
+  the target pass and both critic passes (SB3 extracts them in each), where
+  :func:`~eqrobot.policies.common.same_features` says every extractor computes the same tensor;
+* the target pass under ``torch.inference_mode`` (no version counters or autograd metadata; SB3:
+  ``no_grad``);
 * the actor loss's backward pass skips the critics' parameters (SB3 computes those gradients and
   discards them: the next critic step starts from ``zero_grad``);
 * the three Adam steps, the gradient resets and the entropy-coefficient loss's gradient without
@@ -30,6 +36,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from eqrobot.policies.common import InvariantCritic, same_features
 from eqrobot.policies.fast_optim import adam_step, ent_coef_grad, zero_grad
 
 
@@ -47,6 +54,21 @@ class FewerOpsSACUpdateMixin:
     def _excluded_save_params(self) -> list[str]:
         return [*super()._excluded_save_params(), "_fewer_ops_params"]
 
+    share_obs_features: bool = True
+    """Extract the observation features once per batch for the actor, critic and target passes
+    (where :func:`~eqrobot.policies.common.same_features` holds); False: each pass extracts its own."""
+
+    target_inference_mode: bool = True
+    """Run the target critic pass under ``torch.inference_mode`` (else ``no_grad`` only, as SB3)."""
+
+    def _can_share_features(self) -> bool:
+        critics = (self.critic, self.critic_target)
+        return (
+            all(type(c).forward is InvariantCritic.forward for c in critics)
+            and hasattr(self.actor, "action_log_prob_from_features")
+            and same_features(self.actor, *critics)
+        )
+
     def train(self, gradient_steps: int, batch_size: int = 64) -> None:
         if not self.fewer_ops_update or self.use_sde:
             return super().train(gradient_steps, batch_size)
@@ -57,11 +79,17 @@ class FewerOpsSACUpdateMixin:
         self._update_learning_rate(optimizers)
 
         cached = self.__dict__.get("_fewer_ops_params")
-        if cached is None or cached[0] is not self.critic or cached[1] is not self.critic_target:
+        if (
+            cached is None
+            or cached[0] is not self.critic
+            or cached[1] is not self.critic_target
+            or cached[4] is not self.actor
+        ):
             cached = (self.critic, self.critic_target, list(self.critic.parameters()))
-            cached += (list(self.critic_target.parameters()),)
+            cached += (list(self.critic_target.parameters()), self.actor, self._can_share_features())
             self.__dict__["_fewer_ops_params"] = cached  # left out of save(): _excluded_save_params
         critic_params, target_params = cached[2], cached[3]
+        share = cached[5] and self.share_obs_features
         grad_flags = [p.requires_grad for p in critic_params]
         ent_coef_losses, ent_coefs, actor_losses, critic_losses = [], [], [], []
         for gradient_step in range(gradient_steps):
@@ -72,11 +100,21 @@ class FewerOpsSACUpdateMixin:
 
             # the current actor on s and s' in one pass (SB3: two, the second under no_grad); an
             # eqrobot net keeps autograd to the s rows (the s' half is detached below)
+            if share:  # the observation part of every pass's input, extracted once per batch
+                with torch.no_grad():
+                    extract = self.critic.extract_features
+                    features = extract(obs, self.critic.features_extractor)
+                    next_features = extract(replay_data.next_observations, self.critic.features_extractor)
             net = getattr(self.actor, "net", None)
             with net.rows_needing_grad(n) if hasattr(net, "rows_needing_grad") else nullcontext():
-                actions_all, log_prob_all = self.actor.action_log_prob(
-                    _stack_obs(obs, replay_data.next_observations)
-                )
+                if share:
+                    actions_all, log_prob_all = self.actor.action_log_prob_from_features(
+                        torch.cat([features, next_features])
+                    )
+                else:
+                    actions_all, log_prob_all = self.actor.action_log_prob(
+                        _stack_obs(obs, replay_data.next_observations)
+                    )
             actions_pi, log_prob = actions_all[:n], log_prob_all[:n].reshape(-1, 1)
             next_actions, next_log_prob = actions_all[n:].detach(), log_prob_all[n:].detach()
 
@@ -95,15 +133,24 @@ class FewerOpsSACUpdateMixin:
                 self.log_ent_coef.grad = ent_coef_grad(self.log_ent_coef, entropy_target)
                 adam_step(self.ent_coef_optimizer)
 
-            with torch.no_grad():
+            # the target pass needs no autograd state at all: inference mode (its tensors are only
+            # read afterwards, by the no-grad target below, never saved for a backward pass)
+            with torch.inference_mode() if self.target_inference_mode else torch.no_grad():
                 next_q_values = torch.cat(
-                    self.critic_target(replay_data.next_observations, next_actions), dim=1
+                    self.critic_target.q_values(next_features, next_actions)
+                    if share
+                    else self.critic_target(replay_data.next_observations, next_actions),
+                    dim=1,
                 )
                 next_q_values, _ = torch.min(next_q_values, dim=1, keepdim=True)
                 next_q_values = next_q_values - ent_coef * next_log_prob.reshape(-1, 1)
+            with torch.no_grad():  # a normal tensor: the critic loss's backward saves it
                 target_q_values = replay_data.rewards + (1 - replay_data.dones) * discounts * next_q_values
 
-            current_q_values = self.critic(obs, replay_data.actions)
+            if share:
+                current_q_values = self.critic.q_values(features, replay_data.actions)
+            else:
+                current_q_values = self.critic(obs, replay_data.actions)
             critic_loss = 0.5 * sum(F.mse_loss(current_q, target_q_values) for current_q in current_q_values)
             critic_losses.append(critic_loss.item())
             zero_grad(self.critic.optimizer)
@@ -114,7 +161,10 @@ class FewerOpsSACUpdateMixin:
             for p in critic_params:
                 p.requires_grad_(False)
             try:
-                q_values_pi = torch.cat(self.critic(obs, actions_pi), dim=1)
+                q_values_pi = torch.cat(
+                    self.critic.q_values(features, actions_pi) if share else self.critic(obs, actions_pi),
+                    dim=1,
+                )
                 min_qf_pi, _ = torch.min(q_values_pi, dim=1, keepdim=True)
                 actor_loss = (ent_coef * log_prob - min_qf_pi).mean()
                 actor_losses.append(actor_loss.item())
