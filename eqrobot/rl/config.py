@@ -27,9 +27,10 @@ OFF_POLICY_ALGOS = ("sac", "td3", "tqc")
 AUGMENTATIONS = ("so2", "se3")
 """Replay augmentation groups (:mod:`eqrobot.rl.augmentation`)."""
 
-POLICIES = ("equivariant", "mlp")
+POLICIES = ("equivariant", "mlp", "mlp-tuned")
 """``equivariant``: eqrobot's SE(3)-equivariant actor + invariant critics; ``mlp``: SB3's stock
-``MultiInputPolicy`` with the same hyperparameters (the baseline)."""
+``MultiInputPolicy`` with the same hyperparameters (the plain baseline); ``mlp-tuned``: the same
+stock policy with the settings a search chose for it (SAC and TQC; ``eqrobot.rl.presets.TUNED_MLP``)."""
 
 
 @dataclass

@@ -9,7 +9,8 @@ demos and in 47.5-50k without; see docs/results.md section 4.
 How a preset is built: ``BASE[algo]`` (shared by every env and both policies, so equivariant and
 MLP runs use *the same* hyperparameters), then ``TASK[task][algo]`` overrides (budget, buffer,
 exploration), then ``POLICY[policy]`` (network size; ``compress_invariants`` for the equivariant
-nets); TQC takes SAC's settings throughout. Sparse goal envs use HER for SAC, TD3 and TQC; dense
+nets); TQC takes SAC's settings throughout. Policy ``mlp-tuned`` adds the overrides a search chose
+(``TUNED_MLP``, SAC and TQC only). Sparse goal envs use HER for SAC, TD3 and TQC; dense
 ``*Dense`` variants do not. Print one with ``python -m eqrobot.rl.presets ENV ALGO POLICY``.
 """
 
@@ -145,6 +146,22 @@ POLICY: dict[str, dict[str, dict[str, Any]]] = {
 for _table in (*TASK.values(), *POLICY.values()):  # TQC: the same budgets and networks as SAC
     _table["tqc"] = copy.deepcopy(_table["sac"])
 
+# --- the tuned MLP baseline (policy "mlp-tuned") -------------------------------------------------
+# Chosen by a search, not by hand: scripts/tuned_mlp_search.py ranked the 8 MLP configurations of
+# experiments/baselines_push.toml (Push, 100 demos, 30k env steps, 2 seeds each, SAC and TQC over
+# width, batch and learning rate) by mean success over the last 5 evaluations. Per algorithm, the
+# best configuration's overrides of the shared preset are below; the search table and the winner
+# are docs/results.md section 10 (docs/baselines_push/search.json, which a test holds this table to).
+# Tuned on Push, applied to every task. TD3 and PPO were not searched: use policy "mlp" for them.
+TUNED_MLP: dict[str, dict[str, dict[str, Any]]] = {
+    "sac": {"hyperparams": {}, "policy_kwargs": {"net_arch": [64, 64]}},  # search row mlp_w64
+    "tqc": {"hyperparams": {"learning_rate": 3e-4}, "policy_kwargs": {}},  # mlp_tqc_lr3e4, the winner
+}
+POLICY["mlp-tuned"] = {
+    algo: {**copy.deepcopy(POLICY["mlp"][algo]), **copy.deepcopy(tuned["policy_kwargs"])}
+    for algo, tuned in TUNED_MLP.items()
+}
+
 _PRESET_KEYS = ("steps", "eval_freq")
 
 OPTIMIZER_KWARGS = {"fused": True}
@@ -170,8 +187,15 @@ def get_preset(env_id: str, algo: str, policy: str) -> Preset:
         raise ValueError(
             f"no preset for env {env_id!r} (task {task!r}); tasks with presets: {', '.join(TASK)}"
         )
+    if algo not in POLICY[policy]:
+        raise ValueError(
+            f"policy {policy!r} has settings for {', '.join(POLICY[policy])} only (it was tuned for "
+            f"those algorithms); use policy 'mlp' with {algo}"
+        )
     hp = copy.deepcopy(BASE[algo])
     hp.update(copy.deepcopy(TASK[task][algo]))
+    if policy == "mlp-tuned":
+        hp.update(copy.deepcopy(TUNED_MLP[algo]["hyperparams"]))
     budget = {k: hp.pop(k) for k in _PRESET_KEYS}
     her = algo in OFF_POLICY_ALGOS and not dense
     return Preset(

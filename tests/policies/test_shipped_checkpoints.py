@@ -88,5 +88,6 @@ def test_shipped_checkpoint_acts_as_recorded(path):
 
 if __name__ == "__main__":
     if sys.argv[1:] not in (["--record"], ["--record-missing"]):
-        raise SystemExit("usage: python tests/policies/test_shipped_checkpoints.py --record | --record-missing")
+        usage = "usage: python tests/policies/test_shipped_checkpoints.py --record | --record-missing"
+        raise SystemExit(usage)
     record(missing_only=sys.argv[1:] == ["--record-missing"])

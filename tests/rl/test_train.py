@@ -15,7 +15,7 @@ from eqrobot.envs import ENV_IDS
 from eqrobot.policies import EquivariantSACPolicy
 from eqrobot.rl import train as train_mod
 from eqrobot.rl.config import ALGOS, POLICIES, TrainConfig
-from eqrobot.rl.presets import get_preset
+from eqrobot.rl.presets import TUNED_MLP, get_preset
 from eqrobot.rl.train import TrainingInterrupted, read_eval_csv, resolve_config, train
 from eqrobot.rollout.checkpoints import CheckpointError, checkpoint_folder, load_model
 from eqrobot.rollout.evaluation import evaluate
@@ -152,7 +152,9 @@ def test_other_algos(tmp_path, algo, hp):
 
 
 def test_mlp_baseline_same_hyperparameters(tmp_path):
-    eq, mlp = (resolve_config(TrainConfig(env_id="eqrobot/Push-v0", policy=p)) for p in POLICIES)
+    eq, mlp = (
+        resolve_config(TrainConfig(env_id="eqrobot/Push-v0", policy=p)) for p in ("equivariant", "mlp")
+    )
     assert eq.hyperparams == mlp.hyperparams and eq.steps == mlp.steps and eq.her and mlp.her
     run = train(tiny(tmp_path, policy="mlp", steps=60, eval_freq=0))
     assert type(load_model(run).policy).__name__ == "MultiInputPolicy"
@@ -162,6 +164,10 @@ def test_presets_and_names():
     for env_id in ENV_IDS:
         for algo in ALGOS:
             for policy in POLICIES:
+                if policy == "mlp-tuned" and algo not in TUNED_MLP:
+                    with pytest.raises(ValueError, match="use policy 'mlp' with"):
+                        get_preset(env_id, algo, policy)
+                    continue
                 p = get_preset(env_id, algo, policy)
                 assert p.steps > 0 and p.eval_freq > 0
                 assert p.her == (algo != "ppo" and "Dense" not in env_id)
