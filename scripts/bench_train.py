@@ -21,6 +21,11 @@ is a training step within 1.5x of it. For reference the JSON also holds ``sb3_or
 the same update written out in SB3's order as bare network calls (two actor passes, stock optimiser
 steps and polyak update), which the fewer-ops update now beats.
 
+The matmul floor: the raw env step plus the update's time inside matrix products (torch.profiler's
+self time of ``mm``/``addmm``/``bmm``/``baddbmm``, forward and backward). A change that keeps the
+networks' maths keeps those products' FLOPs, so ``old step / matmul floor`` bounds the speed-up any
+overhead cut can reach; it is printed per row.
+
 ``--profile`` adds one more run per code version under cProfile (not used for the rates: profiling
 slows Python-heavy code more) and a breakdown of its steps: env step, acting, HER sampling, the
 update's parts (nested buckets: acting contains its ``set_training_mode`` etc.).
@@ -191,12 +196,34 @@ def measure_compute_limit(env: str, policy: str, warmup: int, updates: int, env_
     sb3_order_ms = timed(update)
     model.replay_buffer.sample = lambda *args, **kwargs: data  # the model's train, sampling excluded
     update_ms = timed(lambda: model.train(1, model.batch_size))
+    matmul_ms = update_ms * _matmul_share(lambda: model.train(1, model.batch_size), max(20, updates // 4))
     return {
         "env_step_ms": env_ms,
         "update_ms": update_ms,
         "sb3_order_update_ms": sb3_order_ms,
         "limit_ms": env_ms + update_ms,
+        "matmul_ms": matmul_ms,
+        "matmul_floor_ms": env_ms + matmul_ms,
     }
+
+
+MATMUL_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm")
+
+
+def _matmul_share(fn, calls: int) -> float:
+    """The share of ``fn``'s time spent inside matrix products (forward and backward): torch.profiler's
+    self time of the BLAS ops over the profiled calls' wall time. Both are wall clock, so load from
+    other processes scales them alike; the profiler's own overhead counts in the denominator only,
+    so the share errs low (the floor it gives is, if anything, too optimistic)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        t = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        wall_us = (time.perf_counter() - t) * 1e6
+    matmul_us = sum(e.self_cpu_time_total for e in prof.key_averages() if e.key in MATMUL_OPS)
+    return matmul_us / wall_us
 
 
 def _worker_result(args: argparse.Namespace) -> dict:
@@ -287,6 +314,11 @@ def measure_row(args: argparse.Namespace, versions: dict[str, Path], env: str, p
     if "old" in row:
         row["speedup_cpu"] = row["new"]["steps_per_s_cpu"] / row["old"]["steps_per_s_cpu"]
         row["speedup_wall"] = row["new"]["steps_per_s_wall"] / row["old"]["steps_per_s_wall"]
+        # the speed-up if a step cost only its raw env step and its matrix products: an upper bound
+        # for any change that keeps the networks' maths (the products' FLOPs stay)
+        row["max_speedup_at_matmul_floor"] = (
+            1e3 / row["old"]["steps_per_s_cpu"] / row["limit"]["matmul_floor_ms"]
+        )
     return row
 
 
@@ -324,6 +356,16 @@ def print_report(rows: list[dict], goals: dict[str, dict], steps: int) -> None:
             f"{r['step_over_limit']:.2f}",
         ]
         print("  ".join(f"{c:>10s}" for c in cells))
+    for r in rows:
+        lim = r["limit"]
+        line = (
+            f"matmul floor {r['env']} {r['policy']}: {lim['matmul_floor_ms']:.2f} ms "
+            f"(raw env step {lim['env_step_ms']:.2f} + matrix products {lim['matmul_ms']:.2f} of the "
+            f"{lim['update_ms']:.2f} ms update)"
+        )
+        if "max_speedup_at_matmul_floor" in r:
+            line += f"; at most {r['max_speedup_at_matmul_floor']:.2f}x the old code if nothing else cost"
+        print(line)
     for name, g in goals.items():
         op = "<=" if g.get("lower_is_better") else ">="
         print(f"goal {name}: {g['got']:.2f} (goal {op} {g['goal']}) {'met' if g['met'] else 'NOT met'}")

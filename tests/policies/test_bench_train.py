@@ -12,6 +12,9 @@ def _check(data, versions):
         assert row[v]["steps"] == 20 and row[v]["updates"] >= 20 and row[v]["steps_per_s_cpu"] > 0
     limit = row["limit"]
     assert 0 < limit["env_step_ms"] < limit["limit_ms"] and limit["update_ms"] > 0
+    # the matrix products are part of the update, not more than it
+    assert 0 < limit["matmul_ms"] < limit["update_ms"]
+    assert limit["matmul_floor_ms"] == pytest.approx(limit["env_step_ms"] + limit["matmul_ms"])
     assert row["step_over_limit"] == pytest.approx(1e3 / row["new"]["steps_per_s_cpu"] / limit["limit_ms"])
     assert all("met" in g for g in data["goals"].values())
 
@@ -41,3 +44,5 @@ def test_bench_train_old_vs_new(tmp_path, load_script):
     row = data["rows"][0]
     assert row["old"]["eqrobot_path"] != row["new"]["eqrobot_path"]
     assert row["speedup_cpu"] > 0 and row["new"]["profile_s"]["SAC.train (all updates)"] > 0
+    old_step_ms = 1e3 / row["old"]["steps_per_s_cpu"]
+    assert row["max_speedup_at_matmul_floor"] == pytest.approx(old_step_ms / row["limit"]["matmul_floor_ms"])
