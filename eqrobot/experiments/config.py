@@ -112,7 +112,8 @@ class ExperimentConfig:
     description: str = ""
     """Free text for the report."""
     save_replay_buffer: bool = True
-    """Checkpoint the replay buffer too, so an interrupted trial resumes exactly (costs disk)."""
+    """Checkpoint the replay buffer too, so an interrupted trial resumes exactly (costs disk); without
+    it an interrupted trial resumes from an empty buffer, refilled with its demos."""
 
     # --- building -------------------------------------------------------------------------------
     @classmethod

@@ -85,7 +85,8 @@ class TrainConfig:
     env_kwargs: dict[str, Any] = field(default_factory=dict, metadata={"flag": "--env-kwarg"})
     """Extra keyword arguments for ``gymnasium.make`` (training and evaluation envs)."""
     save_replay_buffer: bool = True
-    """Write ``replay_buffer.pkl`` with each checkpoint (needed for an exact ``resume``)."""
+    """Write ``replay_buffer.pkl`` with each checkpoint (needed for an exact ``resume``; without it a
+    resume starts from an empty buffer, refilled with the demos)."""
     progress_bar: bool = field(default=True, metadata={"flag": "--progress"})
     """Show a tqdm bar with the current training and evaluation success rates."""
     torch_threads: int = field(default=1, metadata={"flag": "--threads"})

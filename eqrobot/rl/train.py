@@ -246,6 +246,23 @@ def build_model(c: TrainConfig, venv, tb_dir: str | None):
     )
 
 
+def restart_replay_buffer(model, c: TrainConfig) -> dict[str, Any]:
+    """Refill a resumed off-policy model whose checkpoint holds no replay buffer (the run was made
+    with ``save_replay_buffer=False``): its buffer starts empty, so the demonstrations go back in
+    (the same oracle episodes as at the start), and without demonstrations learning waits until
+    the resumed run has collected what a new run would before its first update (HER samples whole
+    episodes; SB3 cannot sample from an empty buffer). What the run had collected before is lost;
+    ``state.json`` says so (``replay_buffer_restarted_at``)."""
+    info: dict[str, Any] = {"replay_buffer_restarted_at": int(model.num_timesteps)}
+    if c.demos:
+        info.update(fill_with_demos(model, c.demos, c.env_id))
+    else:
+        first_episode_end = _episode_steps(c.env_id) * c.n_envs
+        warmup = max(int(c.hyperparams.get("learning_starts", 0)), first_episode_end if c.her else 1)
+        model.learning_starts = int(model.num_timesteps) + warmup
+    return info
+
+
 def fill_with_demos(model, episodes: int, env_id: str) -> dict[str, float]:
     """Put ``episodes`` oracle episodes into ``model.replay_buffer`` (whole episodes, all envs),
     through the buffer's public ``add`` (plain and HER buffers alike).
@@ -329,9 +346,11 @@ def train(config: TrainConfig, on_eval: Callable[[dict[str, Any]], bool | None] 
         tb_dir = str(run_dir / "tb") if _has_tensorboard() else None
         if folder is not None:
             model = load_model(folder, env=venv, device=c.device, tensorboard_log=tb_dir)
+            state.update({k: v for k, v in (read_state(run_dir) or {}).items() if k.startswith("demo_")})
             if c.save_replay_buffer:
                 load_replay_buffer(model, folder)
-            state.update({k: v for k, v in (read_state(run_dir) or {}).items() if k.startswith("demo_")})
+            elif c.algo in OFF_POLICY_ALGOS:
+                state.update(restart_replay_buffer(model, c))
             last_saved = int(model.num_timesteps)
             drop_eval_rows_after(run_dir / EVAL_CSV, last_saved)
         else:

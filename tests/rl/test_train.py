@@ -142,6 +142,25 @@ def test_resume_and_interrupt(tmp_path, monkeypatch):
     assert [int(r["step"]) for r in read_eval_csv(run / "eval.csv")] == [0, 100, 150]
 
 
+@pytest.mark.parametrize("demos", [0, 1])
+def test_resume_without_a_saved_replay_buffer(tmp_path, demos):
+    """A run made with save_replay_buffer=False resumes from an empty buffer (HER used to crash at
+    the first update: 'Unable to sample before the end of the first episode'): the demos go back
+    in, or learning waits for a whole episode, and state.json says where the buffer restarted."""
+    run = train(tiny(tmp_path, steps=100, eval_freq=0, demos=demos, save_replay_buffer=False))
+    first = json.loads((run / "state.json").read_text())
+    train(TrainConfig(resume=str(run), steps=160, progress_bar=False))
+    state = json.loads((run / "state.json").read_text())
+    assert state["status"] == "finished" and state["num_timesteps"] == 160
+    assert state["replay_buffer_restarted_at"] == 100
+    model = load_model(run, env_id=REACH)
+    assert model._n_updates > 0  # it learned after the restart
+    if demos:
+        assert state["demo_episodes"] == first["demo_episodes"] == 1
+    else:
+        assert model.learning_starts == 150  # one whole episode after the restart
+
+
 @pytest.mark.parametrize(
     "algo,hp", [("td3", dict(FAST)), ("ppo", {"n_steps": 64, "batch_size": 32, "n_epochs": 1})]
 )
