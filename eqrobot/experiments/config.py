@@ -184,9 +184,11 @@ class ExperimentConfig:
                 raise ConfigError(f"{where}.steps must be > 0 (env steps per trial), got {g.steps}")
             if any(s < 0 for s in g.seeds) or any(n < 0 for n in g.demos):
                 raise ConfigError(f"{where}: seeds and demos must be >= 0, got {g.seeds} and {g.demos}")
-            if any(not math.isfinite(r) or not 0 <= r <= 180 for r in g.rotation_range_deg):
+            max_deg = _max_rotation_range_deg()
+            if any(not math.isfinite(r) or not 0 <= r <= max_deg for r in g.rotation_range_deg):
                 raise ConfigError(
-                    f"{where}.rotation_range_deg must be in [0, 180], got {g.rotation_range_deg}"
+                    f"{where}.rotation_range_deg must be in [0, {max_deg:.1f}] (degrees; the task rotates "
+                    f"about the robot's base, within Panda joint 1's range), got {g.rotation_range_deg}"
                 )
             if g.eval_freq is not None and g.eval_freq < 0 or g.eval_episodes < 1:
                 raise ConfigError(f"{where}: need eval_freq >= 0 and eval_episodes >= 1")
@@ -307,6 +309,12 @@ def load_experiment(path: str | Path) -> ExperimentConfig:
     except toml.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML ({e})") from e
     return ExperimentConfig.from_dict(data, source=str(path))
+
+
+def _max_rotation_range_deg() -> float:
+    from eqrobot.sim import JOINT1_LIMIT  # the envs' own bound on task_rotation_range
+
+    return math.degrees(JOINT1_LIMIT)
 
 
 def _toml_module():

@@ -95,6 +95,11 @@ def test_a_grid_expands_to_its_cross_product(tmp_path):
         ),
         (("seeds = [0, 1]", 'seeds = ["a"]'), "grids[0].seeds[0]: expected int"),
         (("seeds = 5", "seeds = 0\nsteps = 400"), "appear in more than one grid"),
+        # a full turn is more than the envs allow (joint 1's 166 deg): refused here, not at trial time
+        (
+            ("rotation_range_deg = [0, 90]", "rotation_range_deg = [180]"),
+            "rotation_range_deg must be in [0, 166.0]",
+        ),
     ],
 )
 def test_bad_input_names_the_key_and_the_valid_values(tmp_path, edit, message):
