@@ -127,6 +127,25 @@ def _group_retention(rows: list[dict]) -> list[dict]:
     ]
 
 
+def _group_success(rows: list[dict]) -> list[dict]:
+    """Per group (an agent's seeds), each split's success: mean over the seeds, its min and max."""
+    out: dict[str, dict[str, list[float]]] = {}
+    for r in rows:
+        g = out.setdefault(r["group"], {})
+        for k, v in r.items():
+            if k not in ("trial", "group") and not k.endswith("retention") and v is not None:
+                g.setdefault(k, []).append(float(v))
+    return [
+        {"group": g, "seeds": max(len(v) for v in d.values()) if d else 0,
+         **{k: {"mean": float(np.mean(v)), "min": min(v), "max": max(v), "n": len(v)} for k, v in d.items()}}
+        for g, d in out.items()
+    ]  # fmt: skip
+
+
+def _fmt_spread(v) -> str:
+    return "n/a" if v is None else f"{v['mean']:.3g} [{v['min']:.3g}, {v['max']:.3g}]"
+
+
 def _fmt(v, none: str = "n/a") -> str:
     if v is None:
         return none
@@ -186,6 +205,7 @@ def build_report(out: str | os.PathLike) -> dict[str, Any]:
     rat = curves.ratios(summary)
     ret_rows, checks = rotation_tables(out)
     ret_groups = _group_retention(ret_rows)
+    success_groups = _group_success(ret_rows)
     report = {
         "experiment": config.name,
         "description": config.description,
@@ -194,6 +214,7 @@ def build_report(out: str | os.PathLike) -> dict[str, Any]:
         "ratios": rat,
         "retention": ret_rows,
         "retention_by_group": ret_groups,
+        "success_by_group": success_groups,
         "headline": checks,
         "runs": runs,
     }
@@ -249,6 +270,13 @@ def build_report(out: str | os.PathLike) -> dict[str, Any]:
             f"![retention]({plot_path.name})",
             "",
             markdown_table(ret_rows, cols),
+        ]
+        splits = [k for k in ret_rows[0] if k not in ("trial", "group") and not k.endswith("retention")]
+        md += ["", "## Success per split, by agent (mean over seeds [min, max])", ""]
+        md += ["| group | seeds | " + " | ".join(splits) + " |", "|" + "---|" * (len(splits) + 2)]
+        md += [
+            f"| {g['group']} | {g['seeds']} | " + " | ".join(_fmt_spread(g.get(k)) for k in splits) + " |"
+            for g in success_groups
         ]
     if checks:
         md += ["", "## Headline check (retention vs canonical)", ""]

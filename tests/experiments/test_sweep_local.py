@@ -6,6 +6,7 @@ import json
 import os
 import signal
 
+import numpy as np
 import pytest
 
 ray = pytest.importorskip("ray")
@@ -126,6 +127,13 @@ def test_report_has_curves_intervals_and_retention(sweep, capsys):
     assert row["agent"] == "eq" and row["seeds"] == 2 and row["budget"] == 300
     assert set(row["steps_to_90_per_seed"]) == {"0", "1"}
     assert {r["trial"] for r in report["retention"]} == {EQ0, EQ1}
+    # per agent, each split's success over its seeds: the mean of the per-trial rows, with min and max
+    (group,) = report["success_by_group"]
+    assert group["seeds"] == 2
+    for split, agg in ((k, v) for k, v in group.items() if k not in ("group", "seeds")):
+        per_trial = [r[split] for r in report["retention"]]
+        assert agg["n"] == 2 and agg["mean"] == pytest.approx(np.mean(per_trial))
+        assert (agg["min"], agg["max"]) == (min(per_trial), max(per_trial))
     for name in ("report.md", "report.json", "learning_curves.png", "retention.png"):
         assert (out / name).stat().st_size > 0, name
     md = (out / "report.md").read_text()
