@@ -108,38 +108,30 @@ def retention_row_safe(result, policy: str) -> dict:
     return row
 
 
-def _group_retention(rows: list[dict]) -> list[dict]:
+def _group_stats(rows: list[dict], include) -> list[dict]:
+    """Per group (an agent's seeds), for each column ``include(column)`` accepts: the mean over the
+    group's rows, its min, max and count; also ``seeds``, the most rows any column had."""
     out: dict[str, dict[str, list[float]]] = {}
     for r in rows:
         g = out.setdefault(r["group"], {})
         for k, v in r.items():
-            if k.endswith("retention") and v is not None:
-                g.setdefault(k, []).append(v)
-    return [
-        {
-            "group": g,
-            **{
-                k: {"mean": float(np.mean(v)), "min": min(v), "max": max(v), "n": len(v)}
-                for k, v in d.items()
-            },
-        }
-        for g, d in out.items()
-    ]
-
-
-def _group_success(rows: list[dict]) -> list[dict]:
-    """Per group (an agent's seeds), each split's success: mean over the seeds, its min and max."""
-    out: dict[str, dict[str, list[float]]] = {}
-    for r in rows:
-        g = out.setdefault(r["group"], {})
-        for k, v in r.items():
-            if k not in ("trial", "group") and not k.endswith("retention") and v is not None:
+            if k not in ("trial", "group") and include(k) and v is not None:
                 g.setdefault(k, []).append(float(v))
     return [
-        {"group": g, "seeds": max(len(v) for v in d.values()) if d else 0,
+        {"group": g, "seeds": max((len(v) for v in d.values()), default=0),
          **{k: {"mean": float(np.mean(v)), "min": min(v), "max": max(v), "n": len(v)} for k, v in d.items()}}
         for g, d in out.items()
     ]  # fmt: skip
+
+
+def _group_retention(rows: list[dict]) -> list[dict]:
+    """Each split's retention (success / canonical success) per group."""
+    return _group_stats(rows, lambda k: k.endswith("retention"))
+
+
+def _group_success(rows: list[dict]) -> list[dict]:
+    """Each split's success per group."""
+    return _group_stats(rows, lambda k: not k.endswith("retention"))
 
 
 def _fmt_spread(v) -> str:
@@ -175,7 +167,7 @@ def plot_retention(groups: list[dict], path: Path) -> None:
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    keys = sorted({k for g in groups for k in g if k != "group"})
+    keys = sorted({k for g in groups for k in g if k not in ("group", "seeds")})
     fig, ax = plt.subplots(figsize=(max(4.0, 1.2 * len(keys) * max(1, len(groups))), 3.6))
     width = 0.8 / max(1, len(groups))
     for j, g in enumerate(groups):
