@@ -29,7 +29,7 @@ unit ball, ``d / |d|``: the action the env executes either way, and one inside t
 
 With HER the augmented buffer transforms *after* relabelling, so each relabelled reward still
 belongs to its (rotated) goal. :func:`augmented_buffer_class` maps SB3's ReplayBuffer,
-DictReplayBuffer and HerReplayBuffer to the drop-in subclasses here; every SB3 off-policy algorithm
+DictReplayBuffer and HerReplayBuffer, and eqrobot's FastHerReplayBuffer, to the drop-in subclasses here; every SB3 off-policy algorithm
 takes them as ``replay_buffer_class`` with ``replay_buffer_kwargs={"augment": "so2", ...}``.
 """
 
@@ -44,6 +44,7 @@ from stable_baselines3.common.buffers import DictReplayBuffer, ReplayBuffer
 from eqrobot.geometry.so3 import random_rotation, rotation_about_axis
 from eqrobot.geometry.spec import GeometrySpec
 from eqrobot.policies.distributions import limit_action
+from eqrobot.rl.her import FastHerReplayBuffer
 
 GROUPS = ("so2", "se3")
 
@@ -201,10 +202,16 @@ class AugmentedHerReplayBuffer(ReplayAugmentationMixin, HerReplayBuffer):
     """SB3 ``HerReplayBuffer`` with augmentation, applied after the goals are relabelled."""
 
 
+class AugmentedFastHerReplayBuffer(ReplayAugmentationMixin, FastHerReplayBuffer):
+    """:class:`~eqrobot.rl.her.FastHerReplayBuffer` with augmentation: the same batches as
+    :class:`AugmentedHerReplayBuffer` under the same seeds, without SB3's full-buffer scan per sample."""
+
+
 _AUGMENTED = {
     ReplayBuffer: AugmentedReplayBuffer,
     DictReplayBuffer: AugmentedDictReplayBuffer,
     HerReplayBuffer: AugmentedHerReplayBuffer,
+    FastHerReplayBuffer: AugmentedFastHerReplayBuffer,
 }
 
 

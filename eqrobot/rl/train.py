@@ -215,7 +215,6 @@ def make_vec_env(c: TrainConfig, evaluation: bool = False):
 
 def build_model(c: TrainConfig, venv, tb_dir: str | None):
     """A new SB3 model for a resolved config."""
-    from stable_baselines3 import HerReplayBuffer
     from stable_baselines3.common.buffers import DictReplayBuffer
     from stable_baselines3.common.noise import NormalActionNoise
 
@@ -227,8 +226,8 @@ def build_model(c: TrainConfig, venv, tb_dir: str | None):
     if sigma:
         dim = venv.action_space.shape[0]
         hp["action_noise"] = NormalActionNoise(np.zeros(dim), np.full(dim, float(sigma)))
-    if c.her:  # SB3's buffer, sampled for less (eqrobot/rl/her.py); augmentation subclasses SB3's own
-        hp["replay_buffer_class"] = HerReplayBuffer if c.augment is not None else FastHerReplayBuffer
+    if c.her:  # SB3's buffer, sampled for less (eqrobot/rl/her.py)
+        hp["replay_buffer_class"] = FastHerReplayBuffer
         hp["replay_buffer_kwargs"] = {**HER_KWARGS, **(hp.get("replay_buffer_kwargs") or {})}
     if c.augment is not None:  # after HER: the augmented buffer relabels first, then transforms
         base = hp.get("replay_buffer_class") or DictReplayBuffer

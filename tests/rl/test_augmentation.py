@@ -13,8 +13,10 @@ import eqrobot  # noqa: F401
 from eqrobot.geometry.so3 import random_rotation, rotation_about_axis
 from eqrobot.geometry.spec import ArraySpec, GeometrySpec
 from eqrobot.policies.distributions import limit_action
+from eqrobot.rl.her import FastHerReplayBuffer
 from eqrobot.rl.augmentation import (
     AugmentedDictReplayBuffer,
+    AugmentedFastHerReplayBuffer,
     AugmentedHerReplayBuffer,
     SpecAugmentation,
     augmented_buffer_class,
@@ -207,8 +209,46 @@ def test_her_buffer_augments_after_relabelling():
     env.close()
 
 
+def test_fast_her_buffer_augments_the_same_batches_as_sb3s():
+    """The augmented FastHerReplayBuffer (what `--augment` trains with) samples, relabels and moves
+    exactly what the augmented SB3 HerReplayBuffer does under the same seeds."""
+    env = gym.make("eqrobot/Push-v0")
+    vec = DummyVecEnv([lambda: env])
+    kw = dict(env=vec, augment="so2", n_sampled_goal=4, augment_kwargs={"seed": 3})
+    sb3 = AugmentedHerReplayBuffer(300, env.observation_space, env.action_space, **kw)
+    fast = AugmentedFastHerReplayBuffer(300, env.observation_space, env.action_space, **kw)
+    vec.seed(0)
+    obs = vec.reset()
+    rng = np.random.default_rng(0)
+    for step in range(260):
+        action = rng.uniform(-1, 1, (1, *env.action_space.shape)).astype(np.float32)
+        next_obs, reward, done, info = vec.step(action)
+        for buffer in (sb3, fast):
+            buffer.add(obs, next_obs, action, reward, done, info)
+        obs = next_obs
+        if step in (60, 259):
+            batches = []
+            for buffer in (sb3, fast):
+                np.random.seed(step)
+                batches.append(buffer.sample(64))
+            want, got = batches
+            for name in ("actions", "rewards", "dones"):
+                torch.testing.assert_close(getattr(got, name), getattr(want, name), rtol=0, atol=0)
+            for key in want.observations:
+                torch.testing.assert_close(got.observations[key], want.observations[key], rtol=0, atol=0)
+                torch.testing.assert_close(
+                    got.next_observations[key], want.next_observations[key], rtol=0, atol=0
+                )
+    np.random.seed(259)
+    plain = FastHerReplayBuffer.sample(fast, 64)  # the same draws, not moved
+    torch.testing.assert_close(plain.rewards, got.rewards, rtol=0, atol=0)
+    assert not torch.allclose(plain.observations["desired_goal"], got.observations["desired_goal"])
+    env.close()
+
+
 def test_buffer_classes_and_errors():
     assert augmented_buffer_class(HerReplayBuffer) is AugmentedHerReplayBuffer
+    assert augmented_buffer_class(FastHerReplayBuffer) is AugmentedFastHerReplayBuffer
     assert augmented_buffer_class(DictReplayBuffer) is AugmentedDictReplayBuffer
     assert issubclass(augmented_buffer_class(ReplayBuffer), ReplayBuffer)
     with pytest.raises(TypeError, match="ReplayAugmentationMixin"):
@@ -275,11 +315,11 @@ def test_train_with_augment(tmp_path):
         )
     )
     model = load_model(run, env=DummyVecEnv([lambda: gym.make("eqrobot/Reach-v0")]))
-    assert model.replay_buffer_class is AugmentedHerReplayBuffer
+    assert model.replay_buffer_class is AugmentedFastHerReplayBuffer
     assert model.replay_buffer_kwargs["augment"] == "so2"
     assert load_replay_buffer(model, checkpoint_folder(run))  # the checkpointed buffer, for resume
     buffer = model.replay_buffer
-    assert isinstance(buffer, AugmentedHerReplayBuffer) and buffer.augmentation.group == "so2"
+    assert isinstance(buffer, AugmentedFastHerReplayBuffer) and buffer.augmentation.group == "so2"
     # the element stream is part of the buffer's state: same state + same indices -> same batch
     state = buffer.augmentation.rng.bit_generator.state
     batches = []
