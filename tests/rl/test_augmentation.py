@@ -13,7 +13,6 @@ import eqrobot  # noqa: F401
 from eqrobot.geometry.so3 import random_rotation, rotation_about_axis
 from eqrobot.geometry.spec import ArraySpec, GeometrySpec
 from eqrobot.policies.distributions import limit_action
-from eqrobot.rl.her import FastHerReplayBuffer
 from eqrobot.rl.augmentation import (
     AugmentedDictReplayBuffer,
     AugmentedFastHerReplayBuffer,
@@ -21,6 +20,7 @@ from eqrobot.rl.augmentation import (
     SpecAugmentation,
     augmented_buffer_class,
 )
+from eqrobot.rl.her import FastHerReplayBuffer
 
 STEPS = 12
 ROBOT_FIELDS = ("gravity_direction", "base_position", "ee_position", "ee_velocity", "gripper_width")
