@@ -30,7 +30,8 @@ unit ball, ``d / |d|``: the action the env executes either way, and one inside t
 With HER the augmented buffer transforms *after* relabelling, so each relabelled reward still
 belongs to its (rotated) goal. :func:`augmented_buffer_class` maps SB3's ReplayBuffer,
 DictReplayBuffer and HerReplayBuffer, and eqrobot's FastHerReplayBuffer, to the drop-in subclasses
-here; every SB3 off-policy algorithm takes them as ``replay_buffer_class`` with ``replay_buffer_kwargs={"augment": "so2", ...}``.
+here; every SB3 off-policy algorithm takes them as ``replay_buffer_class`` with
+``replay_buffer_kwargs={"augment": "so2", ...}``.
 """
 
 from __future__ import annotations
