@@ -1,4 +1,5 @@
 import os
+import signal
 
 # Two cores on CI: keep each test process to one BLAS/torch thread so tests do not fight.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -8,6 +9,12 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 torch.set_num_threads(1)
+
+# The Ctrl-C tests send SIGINT to this process and expect Python's KeyboardInterrupt. A shell without
+# job control (a script running `make test &`, nohup) starts its background children with SIGINT
+# ignored, and Python then keeps it ignored; give the tests the handler an interactive run has.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _load_script(name: str):
