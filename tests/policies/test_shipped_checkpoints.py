@@ -3,7 +3,8 @@
 ``checkpoint_reference.npz`` holds, per checkpoint, observations taken from its env and the
 deterministic actions and critic values that the policy code of commit ca75a27 (before the training
 speed-ups of issue 14) computed for them (``headline_push/``: the code of 9750066, when they were
-added; ``headline_pickandplace/``: the code of bff5b6f, likewise). Re-record only on purpose, with
+added; ``headline_pickandplace/``: the code of bff5b6f, likewise, and for its equivariant TQC
+policies the code of session 7). Re-record only on purpose, with
 the code whose outputs are the reference:
 ``python tests/policies/test_shipped_checkpoints.py --record`` (every checkpoint) or
 ``--record-missing`` (only checkpoints without a reference yet, keeping the others' as they are).
@@ -56,7 +57,9 @@ def _outputs(model, obs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]
     with torch.no_grad():
         obs_t, _ = model.policy.obs_to_tensor(obs)
         q = model.policy.critic(obs_t, torch.as_tensor(actions))
-    return actions, torch.cat(q, dim=1).numpy()
+    # SAC's critics give one (B, 1) value per head; TQC's give one (B, n_critics, n_quantiles) tensor
+    q = torch.cat(q, dim=1) if isinstance(q, (tuple, list)) else q.flatten(1)
+    return actions, q.numpy()
 
 
 def record(missing_only: bool = False) -> None:
