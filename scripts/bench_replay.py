@@ -25,7 +25,11 @@ from stable_baselines3 import HerReplayBuffer  # noqa: E402
 from stable_baselines3.common.vec_env import DummyVecEnv  # noqa: E402
 
 import eqrobot  # noqa: E402, F401
-from eqrobot.rl.augmentation import AugmentedFastHerReplayBuffer, AugmentedHerReplayBuffer  # noqa: E402
+from eqrobot.rl.augmentation import (  # noqa: E402
+    AugmentedFastHerReplayBuffer,
+    AugmentedHerReplayBuffer,
+    ReplayAugmentationMixin,
+)
 from eqrobot.rl.her import FastHerReplayBuffer  # noqa: E402
 from eqrobot.rl.presets import HER_KWARGS  # noqa: E402
 
@@ -39,7 +43,7 @@ def fill(env_id: str, transitions: int, buffer_size: int) -> dict:
     buffers = {}
     for cls in BUFFERS:
         kw = dict(env=venv, **HER_KWARGS)
-        if issubclass(cls, (AugmentedHerReplayBuffer, AugmentedFastHerReplayBuffer)):
+        if issubclass(cls, ReplayAugmentationMixin):
             kw.update(augment="so2", augment_kwargs={"seed": 0})
         buffers[cls.__name__] = cls(buffer_size, venv.observation_space, venv.action_space, **kw)
     venv.seed(0)
@@ -48,9 +52,8 @@ def fill(env_id: str, transitions: int, buffer_size: int) -> dict:
     for _ in range(transitions):
         action = rng.uniform(-1, 1, (1, *venv.action_space.shape)).astype(np.float32)
         next_obs, reward, done, infos = venv.step(action)
-        stored = {k: v.copy() for k, v in next_obs.items()}
-        if done[0]:
-            stored = {k: v[None] for k, v in infos[0]["terminal_observation"].items()}
+        # an episode's last transition stores its terminal observation, not the next reset's
+        stored = {k: v[None] for k, v in infos[0]["terminal_observation"].items()} if done[0] else next_obs
         for buffer in buffers.values():
             buffer.add(obs, stored, action, reward, done, infos)
         obs = next_obs

@@ -4,8 +4,8 @@
 deterministic actions and critic values that the policy code of commit ca75a27 (before the training
 speed-ups of issue 14) computed for them (``headline_push/``: the code of 9750066, when they were
 added; ``headline_pickandplace/``: the code of bff5b6f, likewise, and for its equivariant TQC
-policies the code of session 7). Re-record only on purpose, with
-the code whose outputs are the reference:
+policies the code of session 7). Re-record only on purpose, with the code whose outputs are the
+reference:
 ``python tests/policies/test_shipped_checkpoints.py --record`` (every checkpoint) or
 ``--record-missing`` (only checkpoints without a reference yet, keeping the others' as they are).
 """
